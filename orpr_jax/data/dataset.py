@@ -27,7 +27,7 @@ ROW_COLUMNS = {
     "category": "category id (string)",
     "lead_time_mean": "mean vendor lead time, days (>= 1)",
     "lead_time_std": "standard deviation of the vendor lead time, days (>= 0)",
-    "review_period": "days between reviews (integer >= 1)",
+    "review_period": "days between reviews (integer in [1, 365])",
     "review_offset": "first review day in [0, review_period)",
     "holding_cost": "cost per unit of end-of-day stock per day (>= 0)",
     "penalty_cost": "cost per lost (or backlogged) unit (>= 0)",
@@ -64,6 +64,7 @@ class InventoryData:
     def __post_init__(self) -> None:
         self.demand = np.asarray(self.demand, dtype=np.float32)
         self.promo = np.asarray(self.promo, dtype=np.float32)
+        self.start_date = pd.Timestamp(self.start_date)
         if self.demand.ndim != 2:
             raise ValueError(f"demand has shape {self.demand.shape}; expected [days, rows]")
         if self.promo.shape != self.demand.shape:
@@ -81,6 +82,20 @@ class InventoryData:
         if not np.all(np.isfinite(self.demand)) or np.any(self.demand < 0):
             bad = self.demand[~np.isfinite(self.demand) | (self.demand < 0)][0]
             raise ValueError(f"demand={bad!r} is not allowed; expected finite values >= 0")
+        if np.any((self.promo != 0) & (self.promo != 1)):
+            bad = self.promo[(self.promo != 0) & (self.promo != 1)][0]
+            raise ValueError(f"promo={bad!r} is not allowed; expected 0 or 1")
+        if self.capacity is not None:
+            self.capacity = np.asarray(self.capacity, dtype=np.float32)
+            n_wh = len(self.warehouses)
+            if self.capacity.shape != (n_wh,):
+                raise ValueError(
+                    f"capacity has shape {self.capacity.shape}; expected ({n_wh},), one per "
+                    "warehouse"
+                )
+            if not np.all(np.isfinite(self.capacity)) or np.any(self.capacity < 0):
+                bad = self.capacity[~np.isfinite(self.capacity) | (self.capacity < 0)][0]
+                raise ValueError(f"capacity={bad!r} is not allowed; expected finite values >= 0")
 
     @property
     def num_days(self) -> int:
@@ -113,11 +128,18 @@ class InventoryData:
     def select_rows(self, index) -> InventoryData:
         """A data set restricted to the rows at positions ``index``."""
         index = np.asarray(index)
+        rows = self.rows.iloc[index].reset_index(drop=True)
+        capacity = self.capacity
+        if capacity is not None:
+            old = self.warehouses
+            kept = sorted(rows["warehouse"].astype(str).unique())
+            capacity = capacity[[old.index(w) for w in kept]]
         return dataclasses.replace(
             self,
             demand=self.demand[:, index],
             promo=self.promo[:, index],
-            rows=self.rows.iloc[index].reset_index(drop=True),
+            rows=rows,
+            capacity=capacity,
         )
 
 
@@ -263,8 +285,8 @@ def env_from_data(
             data.promo[start : start + num_days] if flags["use_promotions"] else 0.0
         ),
         base_demand=recent,
-        start_day_of_year=int(start_date.dayofyear - 1) % 365,
-        start_day_of_week=int(start_date.dayofweek),
+        start_day_of_year=int(start_date.day_of_year - 1) % 365,
+        start_day_of_week=int(start_date.day_of_week),
     )
     if stochastic_lead_time:
         fields["lead_time_probs"] = lead_time_probs_from_moments(lt_mean, lt_std, max_lead_time)

@@ -133,7 +133,7 @@ def _check_field(name: str, f: _Field, config: SimConfig, raw) -> np.ndarray:
         idx = tuple(int(i) for i in np.argwhere(bad)[0])
         where = f" at index {idx}" if idx else ""
         raise ValueError(
-            f"{name}={value[idx]!r}{where} is not allowed; expected {_range_text(f)}"
+            f"{name}={value[idx].item()!r}{where} is not allowed; expected {_range_text(f)}"
         )
     return value
 
@@ -228,12 +228,14 @@ def lead_time_cdf_from_probs(probs, max_lead_time: int) -> np.ndarray:
         )
     if not np.all(np.isfinite(p)) or np.any(p < 0):
         bad = p[~np.isfinite(p) | (p < 0)][0]
-        raise ValueError(f"lead_time_probs={bad!r} is not allowed; expected values in [0, 1]")
+        raise ValueError(
+            f"lead_time_probs={bad.item()!r} is not allowed; expected values in [0, 1]"
+        )
     sums = p.sum(axis=-1)
     if np.any(np.abs(sums - 1.0) > 1e-6):
         i = int(np.argmax(np.abs(sums - 1.0)))
         raise ValueError(f"lead_time_probs row {i} sums to {sums.flat[i]!r}; expected 1")
-    cdf = np.cumsum(p / sums[..., None], axis=-1)
+    cdf = np.minimum(np.cumsum(p / sums[..., None], axis=-1), 1.0)
     cdf[..., -1] = 1.0
     return cdf
 

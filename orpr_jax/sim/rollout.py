@@ -25,16 +25,21 @@ def _is_array(x) -> bool:
 
 
 def split_policy(policy: Policy) -> tuple[list, Any]:
-    """Splits a policy pytree into its array leaves and a hashable static remainder."""
+    """Splits a policy pytree into its array leaves and a hashable static remainder.
+
+    The static part carries the treedef's text (with the node class names) as well as the
+    treedef: custom-node treedefs of different classes with the same layout can compare
+    equal, which would let ``jit`` reuse one policy's compiled program for another.
+    """
     leaves, treedef = jax.tree_util.tree_flatten(policy)
     dynamic = [leaf if _is_array(leaf) else None for leaf in leaves]
     static = tuple(None if _is_array(leaf) else leaf for leaf in leaves)
-    return dynamic, (treedef, static)
+    return dynamic, (treedef, static, str(treedef))
 
 
 def merge_policy(dynamic: list, static: Any) -> Policy:
     """Inverse of :func:`split_policy`."""
-    treedef, static_leaves = static
+    treedef, static_leaves, _ = static
     leaves = [d if s is None else s for d, s in zip(dynamic, static_leaves, strict=True)]
     return jax.tree_util.tree_unflatten(treedef, leaves)
 

@@ -1,0 +1,228 @@
+"""The built-in JD-like synthetic data set, deterministic from a key.
+
+SKUs belong to categories and are stocked in one or more warehouses (a row is a SKU x
+warehouse). Daily demand follows the parametric model of :mod:`orpr_jax.sim.demand`
+(negative binomial around a seasonal mean), with:
+
+* demand levels spread log-normally from slow movers (a few units a month, zero-inflated
+  and intermittent) to fast movers (hundreds a day);
+* a weekly profile and a yearly cycle per category, a trend per row;
+* promotions: the two platform-wide festivals (18 June and 11 November, each a window
+  of a few days for most categories) and occasional SKU-level promotions, with uplifts
+  of 1.3x-4x;
+* vendor lead times with means of 1-14 days and a spread per vendor, review periods of
+  1-7 days with offsets, case packs and MOQs for fast movers, shared inbound capacity per
+  warehouse, and costs proportional to the unit price (holding ~ 90% a year of the price,
+  lost-sales penalty = the margin).
+
+The demand trace is sampled by running the simulator's own demand sampler over the days,
+so ``make("jd_synthetic", demand_mode="negbin")`` samples fresh paths from the same model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from orpr_jax.data.dataset import InventoryData
+from orpr_jax.sim.demand import sample_demand
+from orpr_jax.sim.params import make_params
+from orpr_jax.sim.types import SimConfig
+
+FESTIVALS_DOY = (168, 314)  # 18 June and 11 November (0 = 1 January, 365-day year)
+
+
+@dataclasses.dataclass(frozen=True)
+class SyntheticSpec:
+    """Size and shape of the synthetic data set.
+
+    Attributes:
+        num_skus: SKUs (each stocked in 1..num_warehouses warehouses).
+        num_warehouses: warehouses.
+        num_categories: categories.
+        num_days: days in the panel (default two years: train on the first, test on the
+            second).
+        start_date: calendar date of day 0.
+        max_lead_time: longest vendor lead time (days).
+    """
+
+    num_skus: int = 1000
+    num_warehouses: int = 5
+    num_categories: int = 12
+    num_days: int = 730
+    start_date: str = "2025-01-01"
+    max_lead_time: int = 14
+
+    def __post_init__(self) -> None:
+        for name, low in (
+            ("num_skus", 1),
+            ("num_warehouses", 1),
+            ("num_categories", 1),
+            ("num_days", 2),
+            ("max_lead_time", 1),
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"{name}={value!r} is not allowed; expected an integer >= {low}")
+
+
+def generate(key: jax.Array, spec: SyntheticSpec = SyntheticSpec()) -> InventoryData:
+    """Generates the JD-like data set.
+
+    Args:
+        key: PRNG key; the same key and spec give the same data set.
+        spec: sizes.
+
+    Returns:
+        An :class:`InventoryData` with ``[spec.num_days, R]`` demand and promotions and the
+        row table (R is about ``num_skus x (1 + 0.4 (num_warehouses - 1))``).
+    """
+    seed = int(jax.random.randint(key, (), 0, 2**31 - 1))
+    rng = np.random.default_rng(seed)
+    n_sku, n_wh, n_cat = spec.num_skus, spec.num_warehouses, spec.num_categories
+
+    # --- SKUs: category, level, price, vendor lead time, pack sizes -----------------
+    sku_cat = rng.integers(0, n_cat, n_sku)
+    sku_level = np.exp(rng.normal(np.log(1.5), 1.6, n_sku))  # units/day over all warehouses
+    sku_level = np.clip(sku_level, 0.03, 400.0)
+    price = np.exp(rng.normal(np.log(40.0), 0.8, n_sku))
+    margin = rng.uniform(0.1, 0.3, n_sku)
+    lt_choices = np.arange(1, min(14, spec.max_lead_time) + 1)
+    lt_weights = np.exp(-0.5 * ((lt_choices - 4.0) / 3.0) ** 2)
+    sku_lt = rng.choice(lt_choices, n_sku, p=lt_weights / lt_weights.sum()).astype(float)
+    sku_lt_cv = rng.uniform(0.0, 0.3, n_sku) * (rng.random(n_sku) < 0.7)
+    pack_choices = np.array([1, 2, 4, 6, 12, 24])
+
+    # --- rows: each SKU in a subset of warehouses, demand split by a Dirichlet -------
+    rows = []
+    for s in range(n_sku):
+        k = 1 + rng.binomial(n_wh - 1, 0.4) if n_wh > 1 else 1
+        whs = np.sort(rng.choice(n_wh, k, replace=False))
+        share = rng.dirichlet(np.full(k, 2.0))
+        for w, sh in zip(whs, share, strict=True):
+            rows.append((s, int(w), float(sh)))
+    sku_idx = np.array([r[0] for r in rows])
+    wh_idx = np.array([r[1] for r in rows])
+    level = sku_level[sku_idx] * np.array([r[2] for r in rows])
+    n_rows = len(rows)
+
+    slow = level < 0.5
+    zero_prob = np.where(slow, rng.uniform(0.3, 0.7, n_rows), 0.0)
+    base = level / (1.0 - zero_prob)  # keep the mean demand at `level`
+    dispersion = rng.uniform(2.0, 20.0, n_rows)
+    trend = rng.normal(0.05, 0.1, n_rows)
+
+    cat_week_amp = rng.uniform(0.0, 0.3, n_cat)
+    cat_week_peak = rng.integers(0, 7, n_cat)
+    dows = np.arange(7)
+    weekly_cat = 1.0 + cat_week_amp[:, None] * np.cos(
+        2 * np.pi * (dows[None, :] - cat_week_peak[:, None]) / 7
+    )
+    weekly_cat /= weekly_cat.mean(axis=1, keepdims=True)
+    cat_year_amp = rng.uniform(0.0, 0.3, n_cat)
+    cat_year_phase = rng.uniform(0, 365, n_cat)
+    row_cat = sku_cat[sku_idx]
+
+    # --- promotions ----------------------------------------------------------------
+    start = pd.Timestamp(spec.start_date)
+    doy0 = (start.day_of_year - 1) % 365
+    doy = (doy0 + np.arange(spec.num_days)) % 365
+    promo = np.zeros((spec.num_days, n_rows), np.float32)
+    for fest in FESTIVALS_DOY:
+        joins = rng.random(n_cat) < 0.75
+        length = rng.integers(3, 8, n_cat)
+        for c in np.flatnonzero(joins):
+            days = np.flatnonzero(((doy - (fest - length[c] + 1)) % 365) < length[c])
+            promo[np.ix_(days, np.flatnonzero(row_cat == c))] = 1.0
+    sku_promos = rng.poisson(2.0 * spec.num_days / 365, n_sku)
+    for s in np.flatnonzero(sku_promos):
+        cols = np.flatnonzero(sku_idx == s)
+        for _ in range(sku_promos[s]):
+            t0 = rng.integers(0, spec.num_days)
+            promo[t0 : t0 + rng.integers(2, 6), cols[:, None]] = 1.0
+    uplift = rng.uniform(1.3, 4.0, n_rows)
+
+    # --- vendor, review and order constraints --------------------------------------
+    lt_mean = sku_lt[sku_idx]
+    lt_std = np.round(sku_lt_cv[sku_idx] * lt_mean, 2)
+    review = rng.choice(np.arange(1, 8), n_rows, p=[0.35, 0.15, 0.15, 0.05, 0.05, 0.05, 0.2])
+    offset = (rng.random(n_rows) * review).astype(int)
+    fast = level >= 5.0
+    pack = np.where(fast, rng.choice(pack_choices, n_rows), 1)
+    pack = np.where(pack > np.maximum(level * 3, 1), 1, pack)  # at most ~3 days of demand
+    moq = np.where(fast & (rng.random(n_rows) < 0.5), pack * rng.integers(1, 4, n_rows), 0)
+    unit_price = price[sku_idx]
+    holding = unit_price * 0.9 / 365.0
+    penalty = unit_price * margin[sku_idx]
+
+    wh_mean = np.bincount(wh_idx, weights=level, minlength=n_wh)
+    capacity = np.ceil(np.maximum(wh_mean, 1.0) * 2.5)
+
+    # --- demand: run the simulator's sampler over the days --------------------------
+    config = SimConfig(
+        num_rows=n_rows,
+        num_warehouses=n_wh,
+        max_lead_time=spec.max_lead_time,
+        demand_mode="negbin",
+        use_promotions=True,
+    )
+    params = make_params(
+        config,
+        base_demand=base,
+        dispersion=dispersion,
+        weekly=weekly_cat[row_cat],
+        yearly_amplitude=cat_year_amp[row_cat],
+        yearly_phase=cat_year_phase[row_cat],
+        trend=trend,
+        zero_prob=zero_prob,
+        promo_uplift=uplift,
+        promo_calendar=promo,
+        start_day_of_year=doy0,
+        start_day_of_week=int(start.day_of_week),
+    )
+    demand = np.asarray(_sample_trace(jax.random.fold_in(key, 1), config, params, spec.num_days))
+
+    table = pd.DataFrame(
+        {
+            "row_id": [f"S{s:05d}-W{w}" for s, w, _ in rows],
+            "sku": [f"S{s:05d}" for s in sku_idx],
+            "warehouse": [f"W{w}" for w in wh_idx],
+            "category": [f"C{c:02d}" for c in row_cat],
+            "lead_time_mean": lt_mean,
+            "lead_time_std": lt_std,
+            "review_period": review.astype(int),
+            "review_offset": offset,
+            "holding_cost": holding,
+            "penalty_cost": penalty,
+            "fixed_order_cost": 0.0,
+            "purchase_cost": 0.0,
+            "moq": moq.astype(float),
+            "case_pack": pack.astype(float),
+            "max_order": np.inf,
+            # Generator truth, for analysis (not needed by the simulator).
+            "mean_demand": level,
+            "promo_uplift": uplift,
+        }
+    )
+    return InventoryData(
+        demand=demand,
+        promo=promo,
+        rows=table,
+        start_date=start,
+        capacity=capacity,
+        name="jd_synthetic",
+    )
+
+
+def _sample_trace(key, config, params, num_days):
+    @jax.jit
+    def run(key, params):
+        keys = jax.random.split(key, num_days)
+        ts = jnp.arange(num_days, dtype=jnp.int32)
+        return jax.lax.map(lambda kt: sample_demand(kt[0], config, params, kt[1]), (keys, ts))
+
+    return run(key, params)

@@ -226,13 +226,13 @@ def observe(config: SimConfig, params: SimParams, state: SimState) -> Observatio
     t = state.t
     m, h = config.ring_size, config.history_length
     # Slot (t + k) mod M holds units due in k days; k = 1..max_lead_time.
-    due_slots = (t + jnp.arange(1, m)) % m
+    due_slots = (t + jnp.arange(1, m, dtype=t.dtype)) % m
     pipeline = jnp.take(state.ring, due_slots, axis=0).T
-    hist_slots = (t + jnp.arange(h)) % h  # oldest first: slot t mod H holds day t - H
+    hist_slots = (t + jnp.arange(h, dtype=t.dtype)) % h  # oldest first: slot t mod H holds day t - H
     sales_history = jnp.take(state.sales_ring, hist_slots, axis=0).T
     promo_today = promo_on(config, params, t)
     if config.use_promotions:
-        ahead_days = t + jnp.arange(1, config.promo_lookahead + 1)
+        ahead_days = t + jnp.arange(1, config.promo_lookahead + 1, dtype=t.dtype)
         cal = params.promo_calendar
         promo_ahead = jnp.take(cal, ahead_days % cal.shape[0], axis=0).T
     else:

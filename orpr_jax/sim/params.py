@@ -234,7 +234,7 @@ def lead_time_cdf_from_probs(probs, max_lead_time: int) -> np.ndarray:
     sums = p.sum(axis=-1)
     if np.any(np.abs(sums - 1.0) > 1e-6):
         i = int(np.argmax(np.abs(sums - 1.0)))
-        raise ValueError(f"lead_time_probs row {i} sums to {sums.flat[i]!r}; expected 1")
+        raise ValueError(f"lead_time_probs row {i} sums to {float(sums.flat[i])!r}; expected 1")
     cdf = np.minimum(np.cumsum(p / sums[..., None], axis=-1), 1.0)
     cdf[..., -1] = 1.0
     return cdf

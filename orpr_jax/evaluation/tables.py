@@ -44,4 +44,5 @@ def markdown_table(rows: Sequence[tuple[str, dict]]) -> str:
 
 def print_table(title: str, rows: Sequence[tuple[str, dict]], console: Console | None = None):
     """Prints :func:`rich_table` to ``console`` (stdout by default)."""
-    (console or Console()).print(rich_table(title, rows))
+    # Wide enough for the whole table when stdout is not a terminal (rich then assumes 80).
+    (console or Console(width=150)).print(rich_table(title, rows))

@@ -135,6 +135,7 @@ def constrain_orders(cfg, p, requests, t: int) -> np.ndarray:
             cap = float(p["max_order"][i])
             if use_cp:
                 cp = float(p["case_pack"][i])
+                cap = cp * math.floor(cap / cp)
             x = min(x, cap)
         q[i] = x
     # 6. shared warehouse inbound capacity (float32 arithmetic, as on the device).

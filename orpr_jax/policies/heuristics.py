@@ -92,6 +92,51 @@ class Constant:
         return jnp.broadcast_to(self.quantity, obs.on_hand.shape).astype(obs.on_hand.dtype)
 
 
+@struct.dataclass
+class IncumbentRule:
+    """The industrial rule: order up to (lead time + review period + safety) days of cover.
+
+    ``v_i = E[L_i] + R_i + safety_days`` applied as :class:`InventoryDays`; the one
+    ``safety_days`` value for all rows is tuned on a training period.
+
+    Attributes:
+        safety_days: ``[]`` or ``[R]`` extra days of cover.
+        window: moving-average window in days (static).
+    """
+
+    safety_days: jax.Array
+    window: int = struct.field(pytree_node=False, default=28)
+
+    def __call__(self, obs: Observation, key: jax.Array) -> jax.Array:
+        v = obs.lead_time_mean + obs.review_period.astype(obs.lead_time_mean.dtype)
+        return InventoryDays(v=v + self.safety_days, window=self.window)(obs, key)
+
+
+@struct.dataclass
+class LabelPolicy:
+    """Plays a table of inventory-days decisions: ``v[d]`` from day ``days[d]`` on.
+
+    Attributes:
+        v: ``[D, R]`` inventory days per decision date and row.
+        days: ``[D]`` int32 increasing decision days (the first applies before it too).
+        window: moving-average window in days (static).
+    """
+
+    v: jax.Array
+    days: jax.Array
+    window: int = struct.field(pytree_node=False, default=28)
+
+    def __call__(self, obs: Observation, key: jax.Array) -> jax.Array:
+        t = obs.t[0]
+        d = jnp.clip(jnp.searchsorted(self.days, t, side="right") - 1, 0, self.days.shape[0] - 1)
+        return InventoryDays(v=self.v[d], window=self.window)(obs, key)
+
+
+def incumbent_rule(safety_days, window: int = 28) -> IncumbentRule:
+    """Incumbent rule with ``safety_days`` (scalar or ``[R]``) on top of L + R."""
+    return IncumbentRule(safety_days=_as_float(safety_days), window=window)
+
+
 def base_stock(level) -> BaseStock:
     """Base-stock policy with a scalar or per-row ``[R]`` order-up-to level."""
     return BaseStock(level=_as_float(level))

@@ -90,7 +90,7 @@ def constrain_order(
         q = q * is_review_day(config, params, t)
     q = relax.round_(q, tau, relaxed)
     cp = params.case_pack if config.use_case_pack else None
-    moq = params.moq
+    moq = jnp.ceil(params.moq)  # whole units, so the MOQ tests below are exact
     if cp is not None:
         q = cp * relax.ceil(q / cp, tau, relaxed)
         moq = cp * jnp.ceil(moq / cp)

@@ -43,11 +43,16 @@ def initial_state(config: SimConfig, params: SimParams) -> SimState:
     ring = params.initial_pipeline.astype(dtype)
     arrivals = ring[0]
     ring = ring.at[0].set(0.0)
+    pipeline_total = ring.sum(axis=0)
+    if _order_history_ring(config):
+        # Order-history ring: slot s holds the order placed on day s (mod M); the initial
+        # pipeline is read from params while t < M (see _order_history_step).
+        ring = jnp.zeros_like(ring)
     return SimState(
         on_hand=params.initial_on_hand.astype(dtype) + arrivals,
         backlog=jnp.zeros((config.num_rows,), dtype),
         ring=ring,
-        pipeline_total=ring.sum(axis=0),
+        pipeline_total=pipeline_total,
         # Day -H + j lives in slot (-H + j) mod H = j: the history is already in ring order.
         sales_ring=params.initial_sales_history.astype(dtype),
         arrivals=arrivals,
@@ -169,14 +174,17 @@ def transition(
     ordering = params.fixed_order_cost * placed
     purchase = params.purchase_cost * order
 
-    ring = _add_to_ring(config, state.ring, order, t, lead_time)
     sales_ring = jax.lax.dynamic_update_index_in_dim(
         state.sales_ring, sales, t % config.history_length, axis=0
     )
     t_next = t + 1
-    slot = t_next % config.ring_size
-    arrivals = jax.lax.dynamic_index_in_dim(ring, slot, 0, keepdims=False)
-    ring = jax.lax.dynamic_update_index_in_dim(ring, jnp.zeros_like(arrivals), slot, 0)
+    if _order_history_ring(config):
+        ring, arrivals = _order_history_step(config, params, state.ring, order, t, lead_time)
+    else:
+        ring = _add_to_ring(config, state.ring, order, t, lead_time)
+        slot = t_next % config.ring_size
+        arrivals = jax.lax.dynamic_index_in_dim(ring, slot, 0, keepdims=False)
+        ring = jax.lax.dynamic_update_index_in_dim(ring, jnp.zeros_like(arrivals), slot, 0)
     new_state = SimState(
         on_hand=on_hand_end + arrivals,
         backlog=backlog,
@@ -205,6 +213,34 @@ def transition(
     return new_state, outcome
 
 
+def _order_history_ring(config: SimConfig) -> bool:
+    """Per-row fixed lead times use the order-history ring (no [M, R] pass per day)."""
+    return config.lead_time_mode == "per_row"
+
+
+def _initial_due(config, params, day):
+    """``[R]`` units of the initial pipeline due at the start of ``day`` (0 once >= M)."""
+    m = config.ring_size
+    row = jax.lax.dynamic_index_in_dim(
+        params.initial_pipeline, jnp.minimum(day, m - 1), 0, keepdims=False
+    ).astype(params.holding_cost.dtype)
+    return jnp.where(day < m, row, 0.0)
+
+
+def _order_history_step(config, params, ring, order, t, lead_time):
+    """Writes today's order to slot ``t mod M``; returns the ring and day t+1's arrivals.
+
+    Row i's order of day s arrives on day s + L_i, so day t + 1 receives the order of day
+    ``t + 1 - L_i`` (slot ``(t + 1 - L_i) mod M``, not yet overwritten as L_i < M), plus
+    the initial pipeline due that day. One contiguous row write and one gather per day.
+    """
+    m = config.ring_size
+    ring = jax.lax.dynamic_update_index_in_dim(ring, order, t % m, 0)
+    src = (t + 1 - lead_time) % m
+    arrivals = jnp.take_along_axis(ring, src[None, :], axis=0, mode="promise_in_bounds")[0]
+    return ring, arrivals + _initial_due(config, params, t + 1)
+
+
 def _add_to_ring(config, ring, order, t, lead_time):
     """Adds today's order to slot ``(t + L) mod M`` of the pipeline ring."""
     m = config.ring_size
@@ -226,8 +262,19 @@ def observe(config: SimConfig, params: SimParams, state: SimState) -> Observatio
     t = state.t
     m, h = config.ring_size, config.history_length
     # Slot (t + k) mod M holds units due in k days; k = 1..max_lead_time.
-    due_slots = (t + jnp.arange(1, m, dtype=t.dtype)) % m
-    pipeline = jnp.take(state.ring, due_slots, axis=0).T
+    if _order_history_ring(config):
+        # Due in k days: the order of day t + k - L_i (pending only if k < L_i), plus the
+        # initial pipeline due on day t + k.
+        ks = jnp.arange(1, m, dtype=t.dtype)
+        lt = params.lead_time
+        src = (t + ks[:, None] - lt[None, :]) % m
+        orders = jnp.take_along_axis(state.ring, src, axis=0, mode="promise_in_bounds")
+        orders = jnp.where(ks[:, None] < lt[None, :], orders, 0.0)
+        init = jax.vmap(lambda k: _initial_due(config, params, t + k))(ks)
+        pipeline = (orders + init).T
+    else:
+        due_slots = (t + jnp.arange(1, m, dtype=t.dtype)) % m
+        pipeline = jnp.take(state.ring, due_slots, axis=0).T
     hist_slots = (t + jnp.arange(h, dtype=t.dtype)) % h  # oldest first: slot t mod H holds day t - H
     sales_history = jnp.take(state.sales_ring, hist_slots, axis=0).T
     promo_today = promo_on(config, params, t)

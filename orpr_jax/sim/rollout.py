@@ -167,7 +167,11 @@ def evaluate(
     Raises:
         ValueError: if ``num_days < 1`` or ``warmup_days`` is not in ``[0, num_days)``.
     """
-    return finalize(evaluate_sums(env, params, policy, key, num_days, warmup_days))
+    return _finalize(evaluate_sums(env, params, policy, key, num_days, warmup_days))
+
+
+#: ``finalize`` as one compiled program: eagerly it dispatches ~40 small ops (~1 ms).
+_finalize = jax.jit(finalize)
 
 
 def _check_days(num_days, warmup_days) -> None:

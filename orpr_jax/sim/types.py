@@ -195,8 +195,12 @@ class SimState:
     Attributes:
         on_hand: ``[R]`` units on hand (>= 0).
         backlog: ``[R]`` backlogged units (0 in lost-sales mode).
-        ring: ``[M, R]`` pipeline ring; slot ``(t + L) mod M`` holds units due on day t+L.
-            The slot of today has already been emptied into ``on_hand``.
+        ring: ``[M, R]`` pipeline ring. ``shared``/``stochastic`` lead times: slot
+            ``(t + L) mod M`` holds units due on day t+L (today's slot already emptied
+            into ``on_hand``). ``per_row`` lead times: an order-history ring, slot
+            ``s mod M`` holds the order placed on day s (it arrives on day s + L_i), and
+            the initial pipeline is read from ``params`` while t < M. Read the pipeline
+            through ``observe(...).pipeline``, which is the same in every mode.
         pipeline_total: ``[R]`` units on order (sum of ``ring``), kept as a running total.
         sales_ring: ``[H, R]`` censored sales of the last H days; day t-1 is in slot
             ``(t - 1) mod H``.

@@ -1,0 +1,75 @@
+"""The OR policy (labels played in the simulator) beside tuned base-stock and the
+incumbent rule, on a train/test split of a data set."""
+
+from __future__ import annotations
+
+import time
+
+import jax
+import jax.numpy as jnp
+
+from orpr_jax.data.dataset import InventoryData, env_from_data
+from orpr_jax.evaluation.heuristics import COVER_GRID, HeuristicResult
+from orpr_jax.labels.labeller import LabelConfig, LabelSet, label_decisions
+from orpr_jax.policies import BaseStock, IncumbentRule, LabelPolicy, grid_search
+from orpr_jax.sim.rollout import evaluate, metrics_to_floats
+
+#: Safety days tried for the incumbent rule (one value for all rows).
+SAFETY_GRID = tuple(float(x) for x in range(-3, 15))
+
+
+def compare_or_policy(
+    data: InventoryData,
+    train: tuple[int, int],
+    test: tuple[int, int],
+    key: jax.Array,
+    label_config: LabelConfig = LabelConfig(),
+    *,
+    warmup_days: int = 28,
+    history_length: int = 28,
+    labels: LabelSet | None = None,
+) -> tuple[list[HeuristicResult], LabelSet]:
+    """OR policy vs per-row tuned base-stock vs the tuned incumbent rule on ``test``.
+
+    The OR policy plays the OR model's labels for the test period (hindsight replays, so
+    it is the teacher the foundation model learns from, not a deployable policy). The
+    base-stock levels (per row) and the incumbent rule's safety days (one value) are tuned
+    on ``train``.
+
+    Returns:
+        ``(results, labels)``: one :class:`HeuristicResult` per policy and the test-period
+        label set.
+    """
+    env_tr, p_tr = env_from_data(data, start=train[0], num_days=train[1],
+                                 history_length=history_length)
+    env_te, p_te = env_from_data(data, start=test[0], num_days=test[1],
+                                 history_length=history_length)
+    tune_key, label_key, eval_key = jax.random.split(key, 3)
+    results = []
+
+    def run(name, policy, seconds):
+        m = evaluate(env_te, p_te, policy, eval_key, test[1], warmup_days)
+        results.append(HeuristicResult(name, metrics_to_floats(m), seconds))
+
+    t0 = time.perf_counter()
+    mu = jnp.asarray(data.demand[train[0] : train[0] + train[1]].mean(axis=0), jnp.float32)
+    levels = jnp.round(jnp.asarray(COVER_GRID, jnp.float32)[:, None] * mu[None, :])
+    best_level, _ = grid_search(env_tr, p_tr, BaseStock, levels, tune_key, train[1], warmup_days)
+    run("base-stock (tuned per row)", BaseStock(best_level), time.perf_counter() - t0)
+
+    t0 = time.perf_counter()
+    safety, _ = grid_search(
+        env_tr, p_tr, lambda s: IncumbentRule(safety_days=s, window=label_config.window),
+        jnp.asarray(SAFETY_GRID, jnp.float32), tune_key, train[1], warmup_days, per_row=False,
+    )
+    run(f"incumbent rule (L + R + {float(safety):g} days)",
+        IncumbentRule(safety_days=safety, window=label_config.window), time.perf_counter() - t0)
+
+    t0 = time.perf_counter()
+    if labels is None:
+        labels = label_decisions(env_te, p_te, label_key, label_config)
+    policy = LabelPolicy(v=jnp.asarray(labels.v), days=jnp.asarray(labels.days),
+                         window=label_config.window)
+    run(f"OR policy (alpha={label_config.alpha:g}, {label_config.solver})", policy,
+        time.perf_counter() - t0)
+    return results, labels

@@ -1,0 +1,31 @@
+"""The simulation-augmented OR model: candidate replays, knapsack selection, label sets."""
+
+from orpr_jax.labels.dataset import cached_labels, input_hash, load_labels, save_labels
+from orpr_jax.labels.labeller import LabelConfig, LabelSet, label_decisions
+from orpr_jax.labels.replay import ReplayResult, replay_candidates
+from orpr_jax.labels.selection import (
+    Selection,
+    SelectionProblem,
+    make_problem,
+    solve_batched_lp,
+    solve_dual,
+    solve_milp,
+)
+
+__all__ = [
+    "LabelConfig",
+    "LabelSet",
+    "ReplayResult",
+    "Selection",
+    "SelectionProblem",
+    "cached_labels",
+    "input_hash",
+    "label_decisions",
+    "load_labels",
+    "make_problem",
+    "replay_candidates",
+    "save_labels",
+    "solve_batched_lp",
+    "solve_dual",
+    "solve_milp",
+]

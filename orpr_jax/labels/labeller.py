@@ -56,6 +56,7 @@ class LabelConfig:
             candidates above it are not allowed (unless no candidate meets it).
         solver: ``"dual"`` (JAX Lagrangian, the fast path), ``"milp"`` (exact, cvxpy +
             HiGHS) or ``"batched_lp"`` (cvxpylayers relaxation, rounded).
+        max_dates: label at most this many decision dates (the first ones).
     """
 
     v_min: int = 1
@@ -70,6 +71,7 @@ class LabelConfig:
     window: int = 28
     turnover_cap: float | None = None
     solver: Solver = "dual"
+    max_dates: int | None = None
 
     def __post_init__(self) -> None:
         if not (isinstance(self.alpha, (int, float)) and 0.0 < self.alpha <= 1.0):
@@ -95,6 +97,11 @@ class LabelConfig:
             raise ValueError(
                 f"solver={self.solver!r} is not allowed; use 'dual', 'milp' or 'batched_lp'"
             )
+        if self.max_dates is not None and (
+            isinstance(self.max_dates, bool) or not isinstance(self.max_dates, int)
+            or self.max_dates < 1
+        ):
+            raise ValueError(f"max_dates={self.max_dates!r} is not allowed; expected an integer >= 1")
         if self.turnover_cap is not None and not self.turnover_cap > 0:
             raise ValueError(f"turnover_cap={self.turnover_cap!r} is not allowed; expected > 0")
 
@@ -177,7 +184,8 @@ def decision_days(num_days: int, label_config: LabelConfig, horizon: int) -> np.
             f"num_days={num_days} is shorter than the replay horizon {horizon}; "
             "lengthen the period or lower margin / max_horizon"
         )
-    return np.arange(0, last + 1, label_config.stride, dtype=np.int32)
+    days = np.arange(0, last + 1, label_config.stride, dtype=np.int32)
+    return days if label_config.max_dates is None else days[: label_config.max_dates]
 
 
 @functools.partial(jax.jit, static_argnames=("env", "days", "window"))

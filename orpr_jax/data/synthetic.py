@@ -15,8 +15,8 @@ warehouse). Daily demand follows the parametric model of :mod:`orpr_jax.sim.dema
   warehouse, and costs proportional to the unit price (holding ~ 90% a year of the price,
   lost-sales penalty = the margin).
 
-The demand trace is sampled by running the simulator's own demand sampler over the days,
-so ``make("jd_synthetic", demand_mode="negbin")`` samples fresh paths from the same model.
+The demand trace is drawn around the simulator's own daily mean
+(:func:`orpr_jax.sim.demand.mean_demand`), the model its ``negbin`` demand mode samples.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from orpr_jax.data.dataset import InventoryData
-from orpr_jax.sim.demand import sample_demand
+from orpr_jax.sim.demand import mean_demand
 from orpr_jax.sim.params import make_params
 from orpr_jax.sim.types import SimConfig
 
@@ -139,11 +139,12 @@ def generate(key: jax.Array, spec: SyntheticSpec = SyntheticSpec()) -> Inventory
             days = np.flatnonzero(((doy - (fest - length[c] + 1)) % 365) < length[c])
             promo[np.ix_(days, np.flatnonzero(row_cat == c))] = 1.0
     sku_promos = rng.poisson(2.0 * spec.num_days / 365, n_sku)
+    # Rows are laid out SKU by SKU, so a SKU's rows are one contiguous block.
+    bounds = np.searchsorted(sku_idx, np.arange(n_sku + 1))
     for s in np.flatnonzero(sku_promos):
-        cols = np.flatnonzero(sku_idx == s)
         for _ in range(sku_promos[s]):
             t0 = rng.integers(0, spec.num_days)
-            promo[t0 : t0 + rng.integers(2, 6), cols[:, None]] = 1.0
+            promo[t0 : t0 + rng.integers(2, 6), bounds[s] : bounds[s + 1]] = 1.0
     uplift = rng.uniform(1.3, 4.0, n_rows)
 
     # --- vendor, review and order constraints --------------------------------------
@@ -184,7 +185,7 @@ def generate(key: jax.Array, spec: SyntheticSpec = SyntheticSpec()) -> Inventory
         start_day_of_year=doy0,
         start_day_of_week=int(start.day_of_week),
     )
-    demand = np.asarray(_sample_trace(jax.random.fold_in(key, 1), config, params, spec.num_days))
+    demand = _sample_trace(rng, config, params, spec.num_days)
 
     table = pd.DataFrame(
         {
@@ -218,11 +219,17 @@ def generate(key: jax.Array, spec: SyntheticSpec = SyntheticSpec()) -> Inventory
     )
 
 
-def _sample_trace(key, config, params, num_days):
-    @jax.jit
-    def run(key, params):
-        keys = jax.random.split(key, num_days)
-        ts = jnp.arange(num_days, dtype=jnp.int32)
-        return jax.lax.map(lambda kt: sample_demand(kt[0], config, params, kt[1]), (keys, ts))
+def _sample_trace(rng: np.random.Generator, config, params, num_days: int) -> np.ndarray:
+    """``[T, R]`` negative-binomial demand around the simulator's own daily mean.
 
-    return run(key, params)
+    The mean comes from :func:`orpr_jax.sim.demand.mean_demand` (the model the ``negbin``
+    demand mode samples from); the draws use NumPy's generator, several times faster on a
+    CPU than ``jax.random.gamma`` + ``jax.random.poisson`` for tens of millions of draws.
+    """
+    ts = jnp.arange(num_days, dtype=jnp.int32)
+    lam = np.asarray(jax.jit(jax.vmap(lambda t: mean_demand(config, params, t)))(ts), np.float64)
+    r = np.asarray(params.dispersion, np.float64)
+    lam = lam * rng.gamma(r, 1.0 / r, size=lam.shape)
+    demand = rng.poisson(lam).astype(np.float32)
+    keep = rng.random(lam.shape) >= np.asarray(params.zero_prob, np.float64)
+    return np.where(keep, demand, np.float32(0.0))

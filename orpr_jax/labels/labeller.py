@@ -3,8 +3,10 @@
 On each decision date (every ``stride`` days) and for every row, the days ahead are
 replayed under each candidate v (:mod:`orpr_jax.labels.replay`); per warehouse, one v is
 chosen per group (category x warehouse by default, or per row) to minimise the stock held
-subject to total lost units <= (1 - alpha) x total demand over the rows' horizons, a
-multiple-choice knapsack (:mod:`orpr_jax.labels.selection`). The chosen v are the labels;
+subject to total lost units <= (1 - alpha) x total demand, a multiple-choice knapsack
+(:mod:`orpr_jax.labels.selection`). Each row counts the days its decision can affect:
+from ceil(mean lead time) (when today's order can first arrive) to ceil(mean lead time) +
+review period + ``margin``. The chosen v are the labels;
 the simulation then advances to the next date with the chosen v in force, so each date's
 state is the one the OR policy itself produces.
 
@@ -26,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from orpr_jax.labels import selection as sel
-from orpr_jax.labels.replay import replay_candidates, replay_config, row_horizons
+from orpr_jax.labels.replay import replay_candidates, replay_config, row_horizons, row_starts
 from orpr_jax.policies.heuristics import InventoryDays
 from orpr_jax.sim.dynamics import observe
 from orpr_jax.sim.env import InventoryEnv
@@ -285,6 +287,7 @@ def label_decisions(
     t0 = time.perf_counter()
     rcfg = replay_config(cfg)
     row_h = row_horizons(cfg, params, lc.margin, lc.max_horizon)
+    row_s = jnp.minimum(row_starts(cfg, params), row_h - 1)
     horizon = int(jnp.max(row_h))
     trace = params.demand_trace
     days = decision_days(int(trace.shape[0]), lc, horizon)
@@ -305,7 +308,7 @@ def label_decisions(
         obs = _observe(cfg, params, state)
         demand = _scenarios(scen_key, trace, obs, day, horizon, lc)
         rep = replay_candidates(rcfg, params, state, cands, demand, row_h, rep_key, horizon,
-                                lc.window)
+                                lc.window, row_s)
         counted = rep.demand
         stock, loss, budget, active, turnover = _build_problem(
             rep, counted, *gj, jnp.float32(lc.alpha), groups.num_problems, groups.max_groups,

@@ -57,6 +57,17 @@ def row_horizons(config: SimConfig, params: SimParams, margin: int, max_horizon:
     return jnp.minimum(h, max_horizon)
 
 
+def row_starts(config: SimConfig, params: SimParams) -> jax.Array:
+    """``[R]`` int32 first counted day per row: ceil(mean lead time).
+
+    Before an order placed on the decision day can arrive, stock and lost sales are fixed
+    by earlier decisions whatever v is chosen; counting them would only add the same
+    unavoidable losses to every candidate and make service targets look infeasible.
+    """
+    lt_mean, _ = lead_time_moments(config, params)
+    return jnp.ceil(lt_mean).astype(jnp.int32)
+
+
 @functools.partial(jax.jit, static_argnames=("config", "horizon", "window"))
 def replay_candidates(
     config: SimConfig,
@@ -68,6 +79,7 @@ def replay_candidates(
     key: jax.Array,
     horizon: int,
     window: int = 28,
+    row_start: jax.Array | None = None,
 ) -> ReplayResult:
     """Replays ``horizon`` days from ``state`` under every candidate inventory-days value.
 
@@ -77,10 +89,13 @@ def replay_candidates(
         state: state at the start of the decision day (post-arrival).
         candidates: ``[V]`` inventory-days values.
         demand: ``[S, horizon, R]`` demand scenarios (S = 1 for hindsight).
-        row_horizon: ``[R]`` int32 days counted per row (<= ``horizon``).
+        row_horizon: ``[R]`` int32 end (exclusive) of the days counted per row
+            (<= ``horizon``).
         key: PRNG key for the lead-time draws (shared by candidates and scenarios).
         horizon: days simulated (static).
         window: moving-average window of the inventory-days forecast (static).
+        row_start: ``[R]`` int32 first counted day per row (default 0; see
+            :func:`row_starts`).
 
     Returns:
         :class:`ReplayResult`, averaged over the S scenarios.
@@ -89,7 +104,9 @@ def replay_candidates(
     v_count = candidates.shape[0]
     dtype = params.holding_cost.dtype
     day_keys = jax.random.split(key, horizon)
-    counted = (jnp.arange(horizon, dtype=jnp.int32)[:, None] < row_horizon[None, :]).astype(dtype)
+    days = jnp.arange(horizon, dtype=jnp.int32)[:, None]
+    start = jnp.zeros_like(row_horizon) if row_start is None else row_start
+    counted = ((days >= start[None, :]) & (days < row_horizon[None, :])).astype(dtype)
     forecast = observe(config, params, state).sales_history[:, -window:].mean(axis=1)
     # Candidates are laid side by side on the row axis ([V * R] rows, candidate-major), so
     # each day is one wide step of the simulator, as fast per element as a plain run;

@@ -23,12 +23,12 @@ def compare_or_policy(
     train: tuple[int, int],
     test: tuple[int, int],
     key: jax.Array,
-    label_config: LabelConfig = LabelConfig(),
+    label_configs: dict[str, LabelConfig] | None = None,
     *,
     warmup_days: int = 28,
     history_length: int = 28,
-    labels: LabelSet | None = None,
-) -> tuple[list[HeuristicResult], LabelSet]:
+    window: int = 28,
+) -> tuple[list[HeuristicResult], dict[str, LabelSet]]:
     """OR policy vs per-row tuned base-stock vs the tuned incumbent rule on ``test``.
 
     The OR policy plays the OR model's labels for the test period (hindsight replays, so
@@ -36,10 +36,22 @@ def compare_or_policy(
     base-stock levels (per row) and the incumbent rule's safety days (one value) are tuned
     on ``train``.
 
+    Args:
+        data: the data set.
+        train: ``(start, num_days)`` of the tuning period.
+        test: ``(start, num_days)`` of the evaluation period.
+        key: PRNG key.
+        label_configs: OR-model variants by name (default: ``{"OR policy":
+            LabelConfig()}``).
+        warmup_days: leading days excluded from the metrics.
+        history_length: sales window of the observation.
+        window: forecast window of the incumbent rule.
+
     Returns:
         ``(results, labels)``: one :class:`HeuristicResult` per policy and the test-period
-        label set.
+        label set of each OR variant.
     """
+    label_configs = label_configs or {"OR policy": LabelConfig()}
     env_tr, p_tr = env_from_data(data, start=train[0], num_days=train[1],
                                  history_length=history_length)
     env_te, p_te = env_from_data(data, start=test[0], num_days=test[1],
@@ -59,17 +71,18 @@ def compare_or_policy(
 
     t0 = time.perf_counter()
     safety, _ = grid_search(
-        env_tr, p_tr, lambda s: IncumbentRule(safety_days=s, window=label_config.window),
+        env_tr, p_tr, lambda s: IncumbentRule(safety_days=s, window=window),
         jnp.asarray(SAFETY_GRID, jnp.float32), tune_key, train[1], warmup_days, per_row=False,
     )
     run(f"incumbent rule (L + R + {float(safety):g} days)",
-        IncumbentRule(safety_days=safety, window=label_config.window), time.perf_counter() - t0)
+        IncumbentRule(safety_days=safety, window=window), time.perf_counter() - t0)
 
-    t0 = time.perf_counter()
-    if labels is None:
-        labels = label_decisions(env_te, p_te, label_key, label_config)
-    policy = LabelPolicy(v=jnp.asarray(labels.v), days=jnp.asarray(labels.days),
-                         window=label_config.window)
-    run(f"OR policy (alpha={label_config.alpha:g}, {label_config.solver})", policy,
-        time.perf_counter() - t0)
-    return results, labels
+    all_labels = {}
+    for name, lc in label_configs.items():
+        t0 = time.perf_counter()
+        labels = label_decisions(env_te, p_te, label_key, lc)
+        policy = LabelPolicy(v=jnp.asarray(labels.v), days=jnp.asarray(labels.days),
+                             window=lc.window)
+        run(name, policy, time.perf_counter() - t0)
+        all_labels[name] = labels
+    return results, all_labels

@@ -79,6 +79,8 @@ import cvxpy as cp
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from orpr_jax._validation import as_float_array
 import scipy.sparse as sps
 from flax import struct
 from jaxtyping import Bool, Float, Int
@@ -222,15 +224,7 @@ def _check_size(name: str, value: Any, low: int = 1) -> int:
     return int(value)
 
 
-def _as_float(name: str, value: Any) -> np.ndarray:
-    arr = np.asarray(value)
-    if arr.dtype == object or not (
-        np.issubdtype(arr.dtype, np.floating)
-        or np.issubdtype(arr.dtype, np.integer)
-        or arr.dtype == np.bool_
-    ):
-        raise ValueError(f"{name} must be a real numeric array; got dtype {arr.dtype}")
-    return arr.astype(np.float64)
+_as_float = as_float_array
 
 
 def _first_bad(arr: np.ndarray, bad: np.ndarray) -> tuple[Any, tuple[int, ...]]:

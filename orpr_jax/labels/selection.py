@@ -49,6 +49,8 @@ import cvxpy as cp
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from orpr_jax._validation import as_float_array
 from flax import struct
 from jaxtyping import Array, Bool, Float, Int
 
@@ -181,15 +183,7 @@ class DualResult(NamedTuple):
 # --------------------------------------------------------------------------------------
 
 
-def _as_float(name: str, value: Any) -> np.ndarray:
-    arr = np.asarray(value)
-    if arr.dtype == object or not (
-        np.issubdtype(arr.dtype, np.floating)
-        or np.issubdtype(arr.dtype, np.integer)
-        or arr.dtype == np.bool_
-    ):
-        raise ValueError(f"{name} must be a real numeric array; got dtype {arr.dtype}")
-    return arr.astype(np.float64)
+_as_float = as_float_array
 
 
 def _as_bool(name: str, value: Any) -> np.ndarray:

@@ -79,12 +79,11 @@ import cvxpy as cp
 import jax
 import jax.numpy as jnp
 import numpy as np
-
-from orpr_jax._validation import as_float_array
 import scipy.sparse as sps
 from flax import struct
 from jaxtyping import Bool, Float, Int
 
+from orpr_jax._validation import as_float_array
 from orpr_jax.sim.dynamics import is_review_day, lead_time_moments, observe
 from orpr_jax.sim.types import SimConfig, SimParams, SimState
 

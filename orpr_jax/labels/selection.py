@@ -49,10 +49,10 @@ import cvxpy as cp
 import jax
 import jax.numpy as jnp
 import numpy as np
-
-from orpr_jax._validation import as_float_array
 from flax import struct
 from jaxtyping import Array, Bool, Float, Int
+
+from orpr_jax._validation import as_float_array
 
 __all__ = [
     "FEAS_ATOL",

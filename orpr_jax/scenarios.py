@@ -168,6 +168,39 @@ def make_jd_synthetic(
     )
 
 
+def jd_labels(
+    period: str = "train",
+    label_config=None,
+    *,
+    cache_dir: str | None = "runs/labels",
+    seed: int = 0,
+    num_skus: int = 1000,
+    progress=None,
+):
+    """OR labels of the built-in data set in one call (cached under ``cache_dir``).
+
+    Args:
+        period: ``"train"``, ``"test"`` or ``"all"`` of :func:`make_jd_synthetic`.
+        label_config: a :class:`orpr_jax.labels.LabelConfig` (default settings if None).
+        cache_dir: folder of the label cache; None labels without caching.
+        seed: data-set and labelling seed.
+        num_skus: data-set size.
+        progress: ``progress(done, total)`` callback per decision date.
+
+    Returns:
+        ``(env, params, labels)``.
+    """
+    from orpr_jax.labels import LabelConfig, cached_labels, label_decisions
+
+    env, params = make_jd_synthetic(num_skus=num_skus, seed=seed, period=period)
+    lc = label_config or LabelConfig()
+    key = jax.random.key(seed)
+    if cache_dir is None:
+        return env, params, label_decisions(env, params, key, lc, progress=progress)
+    labels, _ = cached_labels(env, params, key, lc, cache_dir, progress=progress)
+    return env, params, labels
+
+
 SCENARIOS = {"lost_sales": make_lost_sales, "jd_synthetic": make_jd_synthetic}
 
 

@@ -287,6 +287,12 @@ def label_decisions(
     t0 = time.perf_counter()
     rcfg = replay_config(cfg)
     row_h = row_horizons(cfg, params, lc.margin, lc.max_horizon)
+    longest = int(jnp.max(row_starts(cfg, params)))
+    if lc.max_horizon <= longest:
+        raise ValueError(
+            f"max_horizon={lc.max_horizon} is not allowed; the replay horizon must exceed the "
+            f"longest lead time ({longest} days) so every decision's order can arrive"
+        )
     row_s = jnp.minimum(row_starts(cfg, params), row_h - 1)
     horizon = int(jnp.max(row_h))
     trace = params.demand_trace
@@ -309,6 +315,12 @@ def label_decisions(
         demand = _scenarios(scen_key, trace, obs, day, horizon, lc)
         rep = replay_candidates(rcfg, params, state, cands, demand, row_h, rep_key, horizon,
                                 lc.window, row_s)
+        bad = [f for f, x in zip(rep._fields, rep, strict=True) if not bool(jnp.all(jnp.isfinite(x)))]
+        if bad:
+            raise ValueError(
+                f"replay results {bad} are not finite on day {int(day)}; check the params "
+                "(costs, demand) of the env"
+            )
         counted = rep.demand
         stock, loss, budget, active, turnover = _build_problem(
             rep, counted, *gj, jnp.float32(lc.alpha), groups.num_problems, groups.max_groups,

@@ -186,3 +186,27 @@ def test_per_row_grouping_and_scenarios(env_params):
     labels = label_decisions(env, params, jax.random.key(0), lc)
     assert labels.meta["groups"] == env.num_rows
     assert np.all(np.isfinite(labels.v))
+
+
+def test_horizon_shorter_than_lead_time(env_params):
+    env, params = env_params
+    with pytest.raises(ValueError, match=r"max_horizon=2 is not allowed; .*longest lead time"):
+        label_decisions(env, params, jax.random.key(0),
+                        LabelConfig(v_max=5, max_horizon=2, stride=14))
+
+
+def test_non_finite_replays_are_rejected(env_params):
+    env, params = env_params
+    bad = params.replace(holding_cost=params.holding_cost.at[0].set(jnp.inf))
+    with pytest.raises(ValueError, match=r"replay results \['stock_value'\] are not finite"):
+        label_decisions(env, bad, jax.random.key(0), LabelConfig(max_dates=1, **SMALL))
+
+
+def test_jd_labels_one_call(tmp_path):
+    from orpr_jax.scenarios import jd_labels
+
+    lc = LabelConfig(max_dates=1, **SMALL)
+    env, params, labels = jd_labels("train", lc, cache_dir=str(tmp_path), num_skus=20)
+    assert labels.v.shape == (1, env.num_rows)
+    _, _, again = jd_labels("train", lc, cache_dir=str(tmp_path), num_skus=20)
+    np.testing.assert_array_equal(labels.v, again.v)

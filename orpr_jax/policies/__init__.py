@@ -1,5 +1,14 @@
-"""Policies: heuristics (base-stock, (s, S), inventory days, constant) and their tuning."""
+"""Policies: heuristics (base-stock, (s, S), inventory days, constant), their tuning, and
+the foundation model with its policy adapter."""
 
+from orpr_jax.policies.features import ModelInputs, inputs_from_labels, make_inputs
+from orpr_jax.policies.foundation import (
+    FoundationConfig,
+    FoundationModel,
+    FoundationPolicy,
+    count_params,
+    make_foundation_policy,
+)
 from orpr_jax.policies.heuristics import (
     SS,
     BaseStock,
@@ -16,6 +25,14 @@ from orpr_jax.policies.heuristics import (
 from orpr_jax.policies.tuning import grid_search
 
 __all__ = [
+    "FoundationConfig",
+    "FoundationModel",
+    "FoundationPolicy",
+    "ModelInputs",
+    "count_params",
+    "inputs_from_labels",
+    "make_foundation_policy",
+    "make_inputs",
     "SS",
     "BaseStock",
     "Constant",

@@ -129,8 +129,11 @@ def pretrain_and_compare(
                     window=lc.window))
     v_values = jnp.asarray(lc.candidates)
     model = result.model
-    run(f"pretrained foundation model ({preset}, greedy)",
+    run(f"pretrained foundation model ({preset}, argmax bin)",
         make_foundation_policy(model, v_values, alpha=lc.alpha, window=lc.window))
+    run(f"pretrained foundation model ({preset}, expected v)",
+        make_foundation_policy(model, v_values, alpha=lc.alpha, window=lc.window,
+                               expected_v=True))
     return PretrainReport(
         results=out, train_rows=len(seen), held_out_rows=len(held), samples=int(y.shape[0]),
         params=count_params(model), best_step=result.best_step, history=result.history,

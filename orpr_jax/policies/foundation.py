@@ -283,6 +283,8 @@ class FoundationPolicy:
         target_turnover: ``[]`` or ``[R]`` target turnover days fed to the model.
         greedy: argmax (True) or sample (False) the bin (static).
         window: moving-average window of the forecast (static).
+        expected_v: play the mean of v under the predicted distribution instead of one
+            bin's v (static; ``greedy`` is then ignored).
     """
 
     graphdef: nnx.GraphDef = struct.field(pytree_node=False)
@@ -292,6 +294,7 @@ class FoundationPolicy:
     target_turnover: jax.Array
     greedy: bool = struct.field(pytree_node=False, default=True)
     window: int = struct.field(pytree_node=False, default=28)
+    expected_v: bool = struct.field(pytree_node=False, default=False)
 
     @property
     def model(self) -> FoundationModel:
@@ -319,7 +322,10 @@ class FoundationPolicy:
         return jax.random.categorical(key, logits, axis=-1).astype(jnp.int32)
 
     def __call__(self, obs: Observation, key: jax.Array) -> jax.Array:
-        v = self.v_values[self.choose(obs, key)]
+        if self.expected_v:
+            v = jax.nn.softmax(self.logits(obs), axis=-1) @ self.v_values
+        else:
+            v = self.v_values[self.choose(obs, key)]
         return InventoryDays(v=v, window=self.window)(obs, key)
 
 
@@ -331,6 +337,7 @@ def make_foundation_policy(
     alpha: float = 0.95,
     target_turnover: float = 14.0,
     window: int = 28,
+    expected_v: bool = False,
 ) -> FoundationPolicy:
     """Wraps ``model`` as a policy for :func:`orpr_jax.evaluate` / :func:`orpr_jax.rollout`.
 
@@ -341,6 +348,7 @@ def make_foundation_policy(
         alpha: service target fed to the model (scalar or ``[R]``).
         target_turnover: target turnover days fed to the model (scalar or ``[R]``).
         window: forecast window in days (at most the env's ``history_length``).
+        expected_v: play the mean v of the predicted distribution instead of one bin.
 
     Raises:
         ValueError: if ``v_values`` is not ``[V]`` with ``V = config.num_bins``, or
@@ -363,4 +371,5 @@ def make_foundation_policy(
         target_turnover=jnp.asarray(target_turnover, jnp.float32),
         greedy=bool(greedy),
         window=window,
+        expected_v=bool(expected_v),
     )

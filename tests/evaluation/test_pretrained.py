@@ -18,7 +18,8 @@ def test_pretrain_and_compare_on_held_out_rows(tmp_path):
     rep = pretrain_and_compare(data, (28, 42), (70, 70), jax.random.key(0), tmp_path,
                                label_config=lc, pretrain_config=pc, progress=False)
     assert [r.name.split(" (")[0] for r in rep.results] == [
-        "base-stock", "OR policy", "pretrained foundation model"]
+        "base-stock", "OR policy", "pretrained foundation model",
+        "pretrained foundation model"]
     assert rep.train_rows + rep.held_out_rows == data.num_rows
     for r in rep.results:
         assert np.isfinite(r.metrics["total_cost"]) and 0 < r.metrics["fill_rate"] <= 1

@@ -271,6 +271,19 @@ def test_policy_orders_follow_the_chosen_bin(tiny):
     np.testing.assert_allclose(policy(obs, jax.random.key(0)), expected, rtol=1e-6)
 
 
+def test_expected_v_decoding(tiny):
+    _, _, _, obs = tiny
+    config = _tiny_config(V_MAX, obs.sales_history.shape[1])
+    v_values = jnp.arange(1, V_MAX + 1, dtype=jnp.float32)
+    model = FoundationModel(config, rngs=nnx.Rngs(0))
+    policy = make_foundation_policy(model, v_values, window=14, expected_v=True)
+    probs = jax.nn.softmax(policy.logits(obs), axis=-1)
+    v = probs @ v_values  # the mean of v under the predicted distribution
+    assert bool(jnp.all((v >= 1) & (v <= V_MAX)))
+    expected = orpr_jax.policies.InventoryDays(v=v, window=14)(obs, None)
+    np.testing.assert_allclose(policy(obs, jax.random.key(0)), expected, rtol=1e-5)
+
+
 def test_greedy_vs_sampled(tiny):
     _, _, _, obs = tiny
     config = _tiny_config(V_MAX, obs.sales_history.shape[1])

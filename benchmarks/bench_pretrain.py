@@ -62,8 +62,7 @@ def _time(fn, repeats):
 
 def bench_preset(preset: str, batch: int, repeats: int) -> dict:
     inputs, history = _inputs(batch)
-    maker = FoundationConfig.small if preset == "small" else FoundationConfig.default
-    cfg = maker(30, history, 12)
+    cfg = FoundationConfig.preset(preset, 30, history, 12)
     model = FoundationModel(cfg, rngs=nnx.Rngs(0))
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
     tx = make_optimizer(PretrainConfig(batch_size=batch))

@@ -97,12 +97,8 @@ def pretrain_and_compare(
     inputs, y, row_ids = inputs_from_labels(labels)
     num_bins = len(lc.candidates)
     num_categories = len(data.categories)
-    if preset == "small":
-        mcfg = FoundationConfig.small(num_bins, env_tr.config.history_length, num_categories)
-    elif preset == "default":
-        mcfg = FoundationConfig.default(num_bins, env_tr.config.history_length, num_categories)
-    else:
-        raise ValueError(f"preset={preset!r} is not allowed; use 'small' or 'default'")
+    mcfg = FoundationConfig.preset(preset, num_bins, env_tr.config.history_length,
+                                   num_categories)
     result = pretrain(
         lambda rngs: FoundationModel(mcfg, rngs=rngs), inputs, y, row_ids, pc,
         run_dir / "pretrain", resume=resume, data_hash=labels.meta.get("input_hash", ""),

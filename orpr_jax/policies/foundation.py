@@ -115,46 +115,38 @@ class FoundationConfig:
         return self.num_patches + _NUM_EXTRA_TOKENS
 
     @classmethod
+    def preset(
+        cls, name: str, num_bins: int, history_length: int, num_categories: int, **overrides
+    ) -> FoundationConfig:
+        """A named size (``"default"`` or ``"small"``, see :data:`PRESETS`) for the data's
+        bins, history length and categories; ``overrides`` replace any field."""
+        if name not in PRESETS:
+            raise ValueError(f"preset={name!r} is not allowed; use one of {sorted(PRESETS)}")
+        fields = dict(patch_len=_default_patch_len(history_length), **PRESETS[name])
+        fields.update(overrides)
+        return cls(num_bins=num_bins, history_length=history_length,
+                   num_categories=num_categories, **fields)
+
+    @classmethod
     def default(
         cls, num_bins: int, history_length: int, num_categories: int, **overrides
     ) -> FoundationConfig:
         """Paper-sized model (about 0.9M parameters for V=30, H=28, 16 categories)."""
-        fields = dict(
-            patch_len=_default_patch_len(history_length),
-            d_model=144,
-            num_heads=4,
-            num_layers=4,
-            mlp_dim=480,
-            dropout_rate=0.1,
-        )
-        fields.update(overrides)
-        return cls(
-            num_bins=num_bins,
-            history_length=history_length,
-            num_categories=num_categories,
-            **fields,
-        )
+        return cls.preset("default", num_bins, history_length, num_categories, **overrides)
 
     @classmethod
     def small(
         cls, num_bins: int, history_length: int, num_categories: int, **overrides
     ) -> FoundationConfig:
-        """CPU-demo model (about 80k parameters)."""
-        fields = dict(
-            patch_len=_default_patch_len(history_length),
-            d_model=64,
-            num_heads=4,
-            num_layers=2,
-            mlp_dim=192,
-            dropout_rate=0.1,
-        )
-        fields.update(overrides)
-        return cls(
-            num_bins=num_bins,
-            history_length=history_length,
-            num_categories=num_categories,
-            **fields,
-        )
+        """CPU-demo model (about 90k parameters)."""
+        return cls.preset("small", num_bins, history_length, num_categories, **overrides)
+
+
+#: Sizes of the named presets of :meth:`FoundationConfig.preset`.
+PRESETS = {
+    "default": dict(d_model=144, num_heads=4, num_layers=4, mlp_dim=480, dropout_rate=0.1),
+    "small": dict(d_model=64, num_heads=4, num_layers=2, mlp_dim=192, dropout_rate=0.1),
+}
 
 
 class _Block(nnx.Module):

@@ -314,3 +314,9 @@ def test_make_foundation_policy_errors():
         make_foundation_policy(model, jnp.arange(6, dtype=jnp.float32))
     with pytest.raises(ValueError, match=r"window=0 is not allowed"):
         make_foundation_policy(model, jnp.arange(7, dtype=jnp.float32), window=0)
+
+
+def test_unknown_preset():
+    with pytest.raises(ValueError, match=r"preset='huge' is not allowed"):
+        FoundationConfig.preset("huge", 30, 28, 4)
+    assert FoundationConfig.preset("small", 30, 28, 4) == FoundationConfig.small(30, 28, 4)

@@ -17,3 +17,9 @@ def as_float_array(name: str, value: Any) -> np.ndarray:
     ):
         raise ValueError(f"{name} must be a real numeric array; got dtype {arr.dtype}")
     return arr.astype(np.float64)
+
+
+def check_int(name: str, value: Any, low: int) -> None:
+    """Raises ValueError naming ``name`` unless ``value`` is an int (not a bool) >= ``low``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{name}={value!r} is not allowed; it must be an integer >= {low}")

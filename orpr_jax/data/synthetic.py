@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from orpr_jax._validation import check_int
 from orpr_jax.data.dataset import InventoryData
 from orpr_jax.sim.demand import mean_demand
 from orpr_jax.sim.params import make_params
@@ -65,9 +66,7 @@ class SyntheticSpec:
             ("num_days", 2),
             ("max_lead_time", 1),
         ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{name}={value!r} is not allowed; expected an integer >= {low}")
+            check_int(name, getattr(self, name), low)
 
 
 def generate(key: jax.Array, spec: SyntheticSpec = SyntheticSpec()) -> InventoryData:

@@ -36,6 +36,22 @@ class HeuristicResult:
     tune_seconds: float
 
 
+def evaluated(name, env, params, policy, key, num_days, warmup_days, seconds=0.0):
+    """A :class:`HeuristicResult` of ``policy`` run through ``evaluate``."""
+    m = evaluate(env, params, policy, key, num_days, warmup_days)
+    return HeuristicResult(name, metrics_to_floats(m), seconds)
+
+
+def tune_base_stock(data: InventoryData, env, params, period: tuple[int, int], key,
+                    warmup_days: int) -> jax.Array:
+    """``[R]`` base-stock levels tuned per row on ``period`` over :data:`COVER_GRID`
+    days of cover of the row's mean demand in that period."""
+    mu = jnp.asarray(data.demand[period[0] : period[0] + period[1]].mean(axis=0), jnp.float32)
+    levels = jnp.round(jnp.asarray(COVER_GRID, jnp.float32)[:, None] * mu[None, :])
+    best, _ = grid_search(env, params, BaseStock, levels, key, period[1], warmup_days)
+    return jax.block_until_ready(best)
+
+
 def compare_heuristics(
     data: InventoryData,
     train: tuple[int, int],
@@ -68,15 +84,13 @@ def compare_heuristics(
     results = []
 
     def run(name, policy, seconds):
-        m = evaluate(env_te, p_te, policy, eval_key, test[1], warmup_days)
-        results.append(HeuristicResult(name, metrics_to_floats(m), seconds))
+        results.append(evaluated(name, env_te, p_te, policy, eval_key, test[1], warmup_days,
+                                 seconds))
 
     run("constant (mean demand)", constant(jnp.round(mu)), 0.0)
 
     t0 = time.perf_counter()
-    levels = jnp.round(cover[:, None] * mu[None, :])
-    best_level, _ = grid_search(env_tr, p_tr, BaseStock, levels, tune_key, train[1], warmup_days)
-    jax.block_until_ready(best_level)
+    best_level = tune_base_stock(data, env_tr, p_tr, train, tune_key, warmup_days)
     run("base-stock (tuned per row)", BaseStock(best_level), time.perf_counter() - t0)
 
     t0 = time.perf_counter()

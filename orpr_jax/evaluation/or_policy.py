@@ -9,10 +9,9 @@ import jax
 import jax.numpy as jnp
 
 from orpr_jax.data.dataset import InventoryData, env_from_data
-from orpr_jax.evaluation.heuristics import COVER_GRID, HeuristicResult
+from orpr_jax.evaluation.heuristics import HeuristicResult, evaluated, tune_base_stock
 from orpr_jax.labels.labeller import LabelConfig, LabelSet, label_decisions
 from orpr_jax.policies import BaseStock, IncumbentRule, LabelPolicy, grid_search
-from orpr_jax.sim.rollout import evaluate, metrics_to_floats
 
 #: Safety days tried for the incumbent rule (one value for all rows).
 SAFETY_GRID = tuple(float(x) for x in range(-3, 15))
@@ -60,13 +59,11 @@ def compare_or_policy(
     results = []
 
     def run(name, policy, seconds):
-        m = evaluate(env_te, p_te, policy, eval_key, test[1], warmup_days)
-        results.append(HeuristicResult(name, metrics_to_floats(m), seconds))
+        results.append(evaluated(name, env_te, p_te, policy, eval_key, test[1], warmup_days,
+                                 seconds))
 
     t0 = time.perf_counter()
-    mu = jnp.asarray(data.demand[train[0] : train[0] + train[1]].mean(axis=0), jnp.float32)
-    levels = jnp.round(jnp.asarray(COVER_GRID, jnp.float32)[:, None] * mu[None, :])
-    best_level, _ = grid_search(env_tr, p_tr, BaseStock, levels, tune_key, train[1], warmup_days)
+    best_level = tune_base_stock(data, env_tr, p_tr, train, tune_key, warmup_days)
     run("base-stock (tuned per row)", BaseStock(best_level), time.perf_counter() - t0)
 
     t0 = time.perf_counter()

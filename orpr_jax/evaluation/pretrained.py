@@ -17,10 +17,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from orpr_jax.data.dataset import InventoryData, env_from_data
-from orpr_jax.evaluation.heuristics import COVER_GRID, HeuristicResult
+from orpr_jax.evaluation.heuristics import HeuristicResult, evaluated, tune_base_stock
 from orpr_jax.labels.dataset import cached_labels
 from orpr_jax.labels.labeller import LabelConfig, label_decisions
-from orpr_jax.policies import BaseStock, LabelPolicy, grid_search
+from orpr_jax.policies import BaseStock, LabelPolicy
 from orpr_jax.policies.features import inputs_from_labels
 from orpr_jax.policies.foundation import (
     FoundationConfig,
@@ -28,7 +28,6 @@ from orpr_jax.policies.foundation import (
     count_params,
     make_foundation_policy,
 )
-from orpr_jax.sim.rollout import evaluate, metrics_to_floats
 from orpr_jax.train.pretrain import PretrainConfig, pretrain
 
 
@@ -111,13 +110,10 @@ def pretrain_and_compare(
     env_ht, p_ht = env_from_data(d_held, start=train[0], num_days=train[1])
     out = []
 
-    def run(name, policy, seconds=0.0):
-        m = evaluate(env_te, p_te, policy, eval_key, test[1], warmup_days)
-        out.append(HeuristicResult(name, metrics_to_floats(m), seconds))
+    def run(name, policy):
+        out.append(evaluated(name, env_te, p_te, policy, eval_key, test[1], warmup_days))
 
-    mu = jnp.asarray(d_held.demand[train[0] : train[0] + train[1]].mean(axis=0), jnp.float32)
-    levels = jnp.round(jnp.asarray(COVER_GRID, jnp.float32)[:, None] * mu[None, :])
-    best_level, _ = grid_search(env_ht, p_ht, BaseStock, levels, tune_key, train[1], warmup_days)
+    best_level = tune_base_stock(d_held, env_ht, p_ht, train, tune_key, warmup_days)
     run("base-stock (tuned per row)", BaseStock(best_level))
     or_labels = label_decisions(env_te, p_te, label_key, lc)
     run("OR policy (hindsight labels, the teacher)",

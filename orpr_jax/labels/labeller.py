@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from orpr_jax._validation import check_int
 from orpr_jax.labels import selection as sel
 from orpr_jax.labels.replay import replay_candidates, replay_config, row_horizons, row_starts
 from orpr_jax.policies.heuristics import InventoryDays
@@ -80,9 +81,7 @@ class LabelConfig:
             raise ValueError(f"alpha={self.alpha!r} is not allowed; expected a number in (0, 1]")
         for name, low in (("v_min", 0), ("stride", 1), ("margin", 0), ("max_horizon", 1),
                           ("scenarios", 0), ("window", 1)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{name}={value!r} is not allowed; expected an integer >= {low}")
+            check_int(name, getattr(self, name), low)
         if isinstance(self.v_max, bool) or not isinstance(self.v_max, int):
             raise ValueError(f"v_max={self.v_max!r} is not allowed; expected an integer")
         if self.v_min > self.v_max:
@@ -131,14 +130,14 @@ def make_groups(params: SimParams, num_warehouses: int, grouping: str) -> Groups
     else:
         cat = np.asarray(params.category)
         key = wh.astype(np.int64) * (int(cat.max()) + 1) + cat
-    uniq, group_of_row = np.unique(key, return_inverse=True)
-    first = np.array([np.flatnonzero(group_of_row == g)[0] for g in range(len(uniq))])
+    _, first, group_of_row = np.unique(key, return_index=True, return_inverse=True)
     problem_of_group = wh[first]
-    slot = np.zeros(len(uniq), np.int32)
-    counts = np.zeros(num_warehouses, np.int32)
-    for g, w in enumerate(problem_of_group):
-        slot[g] = counts[w]
-        counts[w] += 1
+    # Slot of a group among its warehouse's groups: its rank within the warehouse.
+    order = np.argsort(problem_of_group, kind="stable")
+    counts = np.bincount(problem_of_group, minlength=num_warehouses).astype(np.int32)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    slot = np.empty(len(first), np.int32)
+    slot[order] = np.arange(len(first)) - starts[problem_of_group[order]]
     return Groups(
         group_of_row.astype(np.int32),
         problem_of_group.astype(np.int32),
@@ -315,7 +314,8 @@ def label_decisions(
         demand = _scenarios(scen_key, trace, obs, day, horizon, lc)
         rep = replay_candidates(rcfg, params, state, cands, demand, row_h, rep_key, horizon,
                                 lc.window, row_s)
-        bad = [f for f, x in zip(rep._fields, rep, strict=True) if not bool(jnp.all(jnp.isfinite(x)))]
+        finite = np.asarray(jnp.stack([jnp.all(jnp.isfinite(x)) for x in rep]))  # one sync
+        bad = [f for f, ok in zip(rep._fields, finite, strict=True) if not ok]
         if bad:
             raise ValueError(
                 f"replay results {bad} are not finite on day {int(day)}; check the params "

@@ -27,6 +27,7 @@ import jax.numpy as jnp
 from flax import nnx, struct
 from jaxtyping import Array, Float
 
+from orpr_jax._validation import check_int
 from orpr_jax.policies.features import (
     ModelInputs,
     make_inputs,
@@ -39,11 +40,6 @@ from orpr_jax.sim.types import Observation
 
 #: Tokens besides the history patches: [CLS], attributes, category, targets.
 _NUM_EXTRA_TOKENS = 4
-
-
-def _check_int(name: str, value, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name}={value!r} is not allowed; it must be an integer >= {low}")
 
 
 def _default_patch_len(history_length: int) -> int:
@@ -89,7 +85,7 @@ class FoundationConfig:
             "mlp_dim",
             "num_categories",
         ):
-            _check_int(name, getattr(self, name), 1)
+            check_int(name, getattr(self, name), 1)
         if self.history_length % self.patch_len != 0:
             raise ValueError(
                 f"patch_len={self.patch_len} is not allowed; it must divide "

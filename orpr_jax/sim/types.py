@@ -19,6 +19,8 @@ from typing import Literal
 import jax
 from flax import struct
 
+from orpr_jax._validation import check_int
+
 LeadTimeMode = Literal["shared", "per_row", "stochastic"]
 DemandMode = Literal["trace", "table", "poisson", "negbin"]
 
@@ -75,11 +77,11 @@ class SimConfig:
     relaxed: bool = False
 
     def __post_init__(self) -> None:
-        _check_int("num_rows", self.num_rows, 1)
-        _check_int("num_warehouses", self.num_warehouses, 1)
-        _check_int("max_lead_time", self.max_lead_time, 1)
-        _check_int("history_length", self.history_length, 1)
-        _check_int("promo_lookahead", self.promo_lookahead, 1)
+        check_int("num_rows", self.num_rows, 1)
+        check_int("num_warehouses", self.num_warehouses, 1)
+        check_int("max_lead_time", self.max_lead_time, 1)
+        check_int("history_length", self.history_length, 1)
+        check_int("promo_lookahead", self.promo_lookahead, 1)
         if self.lead_time_mode not in ("shared", "per_row", "stochastic"):
             raise ValueError(
                 f"lead_time_mode={self.lead_time_mode!r} is not allowed; "
@@ -91,7 +93,7 @@ class SimConfig:
                 "use 'trace', 'table', 'poisson' or 'negbin'"
             )
         if self.max_steps_in_episode is not None:
-            _check_int("max_steps_in_episode", self.max_steps_in_episode, 1)
+            check_int("max_steps_in_episode", self.max_steps_in_episode, 1)
 
     @property
     def ring_size(self) -> int:
@@ -101,11 +103,6 @@ class SimConfig:
     def replace(self, **changes) -> SimConfig:
         """Returns a copy with ``changes`` applied (validated again)."""
         return dataclasses.replace(self, **changes)
-
-
-def _check_int(name: str, value, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name}={value!r} is not allowed; it must be an integer >= {low}")
 
 
 @struct.dataclass

@@ -12,15 +12,39 @@ that tends to the exact operator as ``tau -> 0``:
   half-integers' neighbours as ``tau -> 0``;
 * ``ceil(x)`` -> ``soft_round(x + 0.5)``.
 
+The exact ``round``/``ceil``/``floor`` keep their exact values but pass gradients straight
+through (derivative 1, the straight-through estimator of Bengio et al. 2013), so pathwise
+gradients through the exact simulator are not zeroed by the whole-unit rounding of orders.
+
 References:
     E. Agustsson and L. Theis. Universally Quantized Neural Compression. NeurIPS 2020
     (soft rounding).
+    Y. Bengio, N. Léonard, A. Courville. Estimating or Propagating Gradients Through
+    Stochastic Neurons for Conditional Computation. 2013 (straight-through estimator).
 """
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+
+
+def _straight_through(fn):
+    @jax.custom_jvp
+    def op(x):
+        return fn(x)
+
+    @op.defjvp
+    def _(primals, tangents):
+        (x,), (dx,) = primals, tangents
+        return fn(x), dx
+
+    return op
+
+
+_ste_round = _straight_through(jnp.round)
+_ste_ceil = _straight_through(jnp.ceil)
+_ste_floor = _straight_through(jnp.floor)
 
 
 def relu(x: jax.Array, tau: jax.Array, relaxed: bool) -> jax.Array:
@@ -57,21 +81,21 @@ def soft_round(x: jax.Array, tau: jax.Array) -> jax.Array:
 
 
 def round_(x: jax.Array, tau: jax.Array, relaxed: bool) -> jax.Array:
-    """``round(x)`` (half to even) or :func:`soft_round`."""
+    """``round(x)`` (half to even; straight-through gradient) or :func:`soft_round`."""
     if not relaxed:
-        return jnp.round(x)
+        return _ste_round(x)
     return soft_round(x, tau)
 
 
 def ceil(x: jax.Array, tau: jax.Array, relaxed: bool) -> jax.Array:
     """``ceil(x)`` or ``soft_round(x + 0.5)``."""
     if not relaxed:
-        return jnp.ceil(x)
+        return _ste_ceil(x)
     return soft_round(x + 0.5, tau)
 
 
 def floor(x: jax.Array, tau: jax.Array, relaxed: bool) -> jax.Array:
     """``floor(x)`` or ``soft_round(x - 0.5)``."""
     if not relaxed:
-        return jnp.floor(x)
+        return _ste_floor(x)
     return soft_round(x - 0.5, tau)

@@ -45,6 +45,73 @@ class PretrainReport:
     seconds: float
 
 
+@dataclasses.dataclass
+class PretrainStage:
+    """The pretraining stage shared by the comparisons: the row split, the OR labels of
+    the training rows, and the pretrained model.
+
+    Attributes:
+        seen: sorted indices of the training rows.
+        held: sorted indices of the held-out rows.
+        label_config: the OR model that labelled the training rows.
+        labels: the training rows' label set.
+        model_config: the foundation model's config.
+        result: the pretraining result (``result.model`` holds the best parameters).
+        samples: labelled decisions used.
+    """
+
+    seen: np.ndarray
+    held: np.ndarray
+    label_config: LabelConfig
+    labels: object
+    model_config: FoundationConfig
+    result: object
+    samples: int
+
+
+def pretrain_stage(
+    data: InventoryData,
+    train: tuple[int, int],
+    key: jax.Array,
+    run_dir: str | Path,
+    *,
+    label_config: LabelConfig | None = None,
+    preset: str = "small",
+    pretrain_config: PretrainConfig | None = None,
+    held_out_fraction: float = 0.2,
+    resume: bool = False,
+    progress: bool = True,
+) -> PretrainStage:
+    """Splits the rows, labels the training rows on ``train`` (cached under
+    ``run_dir/labels``) and pretrains the foundation model (``run_dir/pretrain``).
+
+    ``key`` is split as in :func:`pretrain_and_compare`, so both see the same split.
+    """
+    run_dir = Path(run_dir)
+    lc = label_config or LabelConfig(alpha=0.98, grouping="row", objective="units")
+    pc = pretrain_config or PretrainConfig()
+    split_key, label_key = jax.random.split(key, 4)[:2]
+    rng = np.random.default_rng(np.asarray(jax.random.key_data(split_key)).ravel())
+    perm = rng.permutation(data.num_rows)
+    n_held = max(1, int(round(held_out_fraction * data.num_rows)))
+    held, seen = np.sort(perm[:n_held]), np.sort(perm[n_held:])
+
+    # OR labels of the training rows over the first year (cached by input hash).
+    d_seen = data.select_rows(seen)
+    env_tr, p_tr = env_from_data(d_seen, start=train[0], num_days=train[1])
+    labels, _ = cached_labels(env_tr, p_tr, label_key, lc, run_dir / "labels")
+    inputs, y, row_ids = inputs_from_labels(labels)
+    mcfg = FoundationConfig.preset(preset, len(lc.candidates), env_tr.config.history_length,
+                                   len(data.categories))
+    result = pretrain(
+        lambda rngs: FoundationModel(mcfg, rngs=rngs), inputs, y, row_ids, pc,
+        run_dir / "pretrain", resume=resume, data_hash=labels.meta.get("input_hash", ""),
+        progress=progress,
+    )
+    return PretrainStage(seen=seen, held=held, label_config=lc, labels=labels,
+                         model_config=mcfg, result=result, samples=int(y.shape[0]))
+
+
 def pretrain_and_compare(
     data: InventoryData,
     train: tuple[int, int],
@@ -80,29 +147,12 @@ def pretrain_and_compare(
         A :class:`PretrainReport`.
     """
     t_start = time.perf_counter()
-    run_dir = Path(run_dir)
-    lc = label_config or LabelConfig(alpha=0.98, grouping="row", objective="units")
-    pc = pretrain_config or PretrainConfig()
-    split_key, label_key, tune_key, eval_key = jax.random.split(key, 4)
-    rng = np.random.default_rng(np.asarray(jax.random.key_data(split_key)).ravel())
-    perm = rng.permutation(data.num_rows)
-    n_held = max(1, int(round(held_out_fraction * data.num_rows)))
-    held, seen = np.sort(perm[:n_held]), np.sort(perm[n_held:])
-
-    # OR labels of the training rows over the first year (cached by input hash).
-    d_seen = data.select_rows(seen)
-    env_tr, p_tr = env_from_data(d_seen, start=train[0], num_days=train[1])
-    labels, _ = cached_labels(env_tr, p_tr, label_key, lc, run_dir / "labels")
-    inputs, y, row_ids = inputs_from_labels(labels)
-    num_bins = len(lc.candidates)
-    num_categories = len(data.categories)
-    mcfg = FoundationConfig.preset(preset, num_bins, env_tr.config.history_length,
-                                   num_categories)
-    result = pretrain(
-        lambda rngs: FoundationModel(mcfg, rngs=rngs), inputs, y, row_ids, pc,
-        run_dir / "pretrain", resume=resume, data_hash=labels.meta.get("input_hash", ""),
-        progress=progress,
-    )
+    stage = pretrain_stage(data, train, key, run_dir, label_config=label_config,
+                           preset=preset, pretrain_config=pretrain_config,
+                           held_out_fraction=held_out_fraction, resume=resume,
+                           progress=progress)
+    _, label_key, tune_key, eval_key = jax.random.split(key, 4)
+    lc, held, result = stage.label_config, stage.held, stage.result
 
     # Held-out rows over the second year.
     d_held = data.select_rows(held)
@@ -127,7 +177,7 @@ def pretrain_and_compare(
         make_foundation_policy(model, v_values, alpha=lc.alpha, window=lc.window,
                                expected_v=True))
     return PretrainReport(
-        results=out, train_rows=len(seen), held_out_rows=len(held), samples=int(y.shape[0]),
+        results=out, train_rows=len(stage.seen), held_out_rows=len(held), samples=stage.samples,
         params=count_params(model), best_step=result.best_step, history=result.history,
         seconds=time.perf_counter() - t_start,
     )

@@ -80,6 +80,10 @@ class RLConfig:
         service_metric: ``"in_stock"`` or ``"fill_rate"``.
         normalize_advantages: standardise advantages per minibatch (PPO/RLOO).
         clip_value: clip the value loss like the policy (PPO).
+        anneal_lr: decay the learning rate linearly to 0 over ``num_updates``.
+        critic_warmup_updates: first updates that train only the value head (PPO), so a
+            fresh critic on a pretrained actor does not drive the first policy steps with
+            noise.
     """
 
     algorithm: Algorithm = "ppo"
@@ -93,6 +97,8 @@ class RLConfig:
     service_metric: ServiceMetric = "in_stock"
     normalize_advantages: bool = True
     clip_value: bool = True
+    anneal_lr: bool = False
+    critic_warmup_updates: int = 0
 
     def __post_init__(self) -> None:
         if self.algorithm not in ("ppo", "rloo", "pathwise"):
@@ -107,6 +113,7 @@ class RLConfig:
         check_int("num_minibatches", self.num_minibatches, 1)
         check_int("rloo_k", self.rloo_k, 2)
         check_int("num_groups", self.num_groups, 1)
+        check_int("critic_warmup_updates", self.critic_warmup_updates, 0)
         if not (math.isfinite(self.max_grad_norm) and self.max_grad_norm > 0):
             raise ValueError(f"max_grad_norm={self.max_grad_norm!r} is not allowed; "
                              "expected a finite number > 0")
@@ -390,11 +397,13 @@ def ppo_loss_terms(
     *,
     clip_value: bool = True,
     normalize: bool = True,
+    actor_weight: jax.Array | float = 1.0,
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
     """The clipped PPO objective with KL anchor and expert term, masked by ``decide``.
 
     ``batch`` holds ``action``, ``log_prob`` (old), ``value`` (old), ``advantage``,
-    ``return``, ``decide`` and ``expert``, all ``[N]``. Returns ``(loss, terms)``.
+    ``return``, ``decide`` and ``expert``, all ``[N]``. ``actor_weight`` scales every
+    actor term (0 trains the critic only). Returns ``(loss, terms)``.
     """
     w = batch["decide"].astype(jnp.float32)
     n = jnp.maximum(w.sum(), 1.0)
@@ -429,9 +438,9 @@ def ppo_loss_terms(
         "approx_kl": mean((ratio - 1.0) - (logp - batch["log_prob"])),
         "clip_frac": mean((jnp.abs(ratio - 1.0) > hp.clip_eps).astype(jnp.float32)),
     }
-    loss = (terms["policy_loss"] + hp.vf_coef * terms["value_loss"]
-            - hp.ent_coef * terms["entropy"] + hp.kl_coef * terms["kl_ref"]
-            + hp.expert_weight * expert)
+    actor = (terms["policy_loss"] - hp.ent_coef * terms["entropy"]
+             + hp.kl_coef * terms["kl_ref"] + hp.expert_weight * expert)
+    loss = actor_weight * actor + hp.vf_coef * terms["value_loss"]
     return loss, terms
 
 
@@ -566,6 +575,12 @@ def _build(config, env, sim_params, agent, task, ref_params) -> types.SimpleName
                       key=key, lagrange=jnp.zeros((config.num_groups,), jnp.float32),
                       update=jnp.zeros((), jnp.int32))
 
+    def lr_at(runner: Runner, hp: HParams) -> jax.Array:
+        if not config.anneal_lr:
+            return hp.learning_rate
+        done = runner.update.astype(jnp.float32) / config.num_updates
+        return hp.learning_rate * jnp.maximum(1.0 - done, 0.0)
+
     def act(params, obs, key, sample: bool):
         def run(_):
             logits, value = agent.apply(params, obs)
@@ -608,13 +623,15 @@ def _build(config, env, sim_params, agent, task, ref_params) -> types.SimpleName
         """``num_epochs`` passes of minibatch PPO updates over the flattened ``batch``."""
         n = batch["decide"].shape[0]
         mb = n // config.num_minibatches
+        actor_weight = (runner.update >= config.critic_warmup_updates).astype(jnp.float32)
 
         def loss_fn(params, mbatch):
             logits, values = agent.apply(params, mbatch["obs"])
             ref_logits, _ = agent.apply(ref, mbatch["obs"])
             return ppo_loss_terms(logits, values, ref_logits, mbatch, hp,
                                   clip_value=config.clip_value and config.algorithm == "ppo",
-                                  normalize=config.normalize_advantages)
+                                  normalize=config.normalize_advantages,
+                                  actor_weight=actor_weight)
 
         def minibatch(carry, mbatch):
             params, opt_state = carry
@@ -658,7 +675,7 @@ def _build(config, env, sim_params, agent, task, ref_params) -> types.SimpleName
 
     def update_ppo(runner: Runner, hp: HParams):
         key, pkey, skey, ekey = jax.random.split(runner.key, 4)
-        runner = runner.replace(opt_state=_set_lr(runner.opt_state, hp.learning_rate))
+        runner = runner.replace(opt_state=_set_lr(runner.opt_state, lr_at(runner, hp)))
         state, obs, traj = rollout(runner.params, runner.env_state, runner.obs,
                                    jax.random.split(pkey, config.num_steps),
                                    jax.random.split(skey, config.num_steps),
@@ -677,7 +694,7 @@ def _build(config, env, sim_params, agent, task, ref_params) -> types.SimpleName
 
     def update_rloo(runner: Runner, hp: HParams):
         key, pkey, skey, ekey = jax.random.split(runner.key, 4)
-        runner = runner.replace(opt_state=_set_lr(runner.opt_state, hp.learning_rate))
+        runner = runner.replace(opt_state=_set_lr(runner.opt_state, lr_at(runner, hp)))
         k = config.rloo_k
         step_keys = jax.random.split(skey, config.num_steps)  # shared: common random numbers
         policy_keys = jax.random.split(pkey, (k, config.num_steps))
@@ -727,7 +744,7 @@ def _build(config, env, sim_params, agent, task, ref_params) -> types.SimpleName
 
     def update_pathwise(runner: Runner, hp: HParams):
         key, skey = jax.random.split(runner.key)
-        opt_state = _set_lr(runner.opt_state, hp.learning_rate)
+        opt_state = _set_lr(runner.opt_state, lr_at(runner, hp))
         state0 = jax.lax.stop_gradient(runner.env_state)
         (loss, aux), grads = jax.value_and_grad(pathwise_loss, has_aux=True)(
             runner.params, state0, runner.obs, jax.random.split(skey, config.num_steps),

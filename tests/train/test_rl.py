@@ -262,3 +262,14 @@ def test_bad_task_and_minibatches_raise():
         make_train(RLConfig(num_steps=8, num_minibatches=3), env, params, agent)
     with pytest.raises(ValueError, match="num_groups"):
         make_train(cfg, env, params, agent, make_task(params, R, group=np.full(R, 2)))
+
+
+def test_critic_warmup_trains_only_the_critic():
+    env, params, agent, cfg = small("ppo", num_updates=1, critic_warmup_updates=1)
+    runner, _ = jax.jit(make_train(cfg, env, params, agent))(jax.random.key(0),
+                                                             HParams.create(learning_rate=1e-2))
+    new, old = runner.params, agent.params
+    np.testing.assert_array_equal(np.asarray(new["policy_head"]["kernel"][...]),
+                                  np.asarray(old["policy_head"]["kernel"][...]))
+    assert float(jnp.abs(new["value_head"]["kernel"][...]
+                         - old["value_head"]["kernel"][...]).max()) > 0

@@ -1,0 +1,290 @@
+"""ORPR end to end on a data set: OR labels -> pretraining -> alignment in the simulator,
+compared on held-out rows and days with the tuned baselines.
+
+The rows are split once (as in :mod:`orpr_jax.evaluation.pretrained`): the foundation
+model is pretrained on the OR labels of the training rows over the training period, then
+aligned in the simulator on the same rows and period. Every policy is evaluated on the
+held-out rows over the test period: the incumbent rule (one safety-days value tuned on the
+training period), base-stock (levels tuned per row on the training period), the OR policy
+(hindsight labels of those rows and days: the teacher, not deployable), the pretrained
+model, ORPR (pretrained + PPO with the KL anchor, per-category in-stock constraints and
+promotion expert guidance), PPO from scratch, RLOO and pathwise gradients (both from the
+pretrained model).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from orpr_jax.data.dataset import InventoryData, env_from_data
+from orpr_jax.evaluation.heuristics import HeuristicResult, evaluated, tune_base_stock
+from orpr_jax.evaluation.or_policy import SAFETY_GRID
+from orpr_jax.labels.labeller import LabelConfig, label_decisions
+from orpr_jax.policies import BaseStock, IncumbentRule, LabelPolicy, grid_search
+from orpr_jax.policies.foundation import FoundationModel
+from orpr_jax.sim.rollout import evaluate
+from orpr_jax.train.agents import make_foundation_agent
+from orpr_jax.train.loop import fit
+from orpr_jax.train.pretrain import PretrainConfig
+from orpr_jax.train.rl import HParams, RLConfig, make_task, promotion_expert_bins
+
+#: The compared learned policies: name -> (algorithm, starts from the pretrained model).
+ALGORITHMS = {
+    "orpr": ("ppo", True),
+    "ppo-scratch": ("ppo", False),
+    "rloo": ("rloo", True),
+    "pathwise": ("pathwise", True),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class AlignSettings:
+    """Alignment settings of :func:`align_and_compare` (the traced ones go to
+    :class:`~orpr_jax.train.rl.HParams`).
+
+    Attributes:
+        num_updates: updates per algorithm.
+        num_steps: days per rollout.
+        num_epochs: PPO/RLOO epochs per rollout.
+        num_minibatches: minibatches per epoch.
+        rloo_k: RLOO copies per row.
+        learning_rate: Adam step size (fine-tuning).
+        scratch_learning_rate: Adam step size of PPO from scratch.
+        kl_coef: weight of KL(pi || pretrained).
+        ent_coef: entropy bonus.
+        expert_weight: weight of the promotion-window expert term.
+        turnover_weight: weight of the excess-turnover-days penalty.
+        target_turnover: turnover days above which the penalty applies.
+        lagrange_lr: dual-ascent step of the per-category in-stock multipliers.
+        service_margin: the in-stock target is the incumbent rule's in-stock rate on the
+            training rows and period plus this margin.
+        safety_days_expert: extra days of the promotion expert over lead time + review.
+        max_train_rows: at most this many training rows are simulated during alignment
+            (a fixed random subset; all rows when None).
+    """
+
+    num_updates: int = 40
+    num_steps: int = 28
+    num_epochs: int = 2
+    num_minibatches: int = 4
+    rloo_k: int = 2
+    learning_rate: float = 1e-4
+    scratch_learning_rate: float = 3e-4
+    kl_coef: float = 0.05
+    ent_coef: float = 0.0
+    expert_weight: float = 0.1
+    turnover_weight: float = 0.0
+    target_turnover: float = 14.0
+    lagrange_lr: float = 0.5
+    service_margin: float = 0.0
+    safety_days_expert: float = 2.0
+    max_train_rows: int | None = 512
+
+
+@dataclasses.dataclass
+class AlignReport:
+    """What :func:`align_and_compare` measured."""
+
+    results: list[HeuristicResult]
+    histories: dict[str, list[dict]]
+    train_rows: int
+    held_out_rows: int
+    service_target: float
+    seconds: float
+
+
+def _hparams(s: AlignSettings, scratch: bool, service_target: float) -> HParams:
+    return HParams.create(
+        learning_rate=s.scratch_learning_rate if scratch else s.learning_rate,
+        kl_coef=0.0 if scratch else s.kl_coef, ent_coef=s.ent_coef,
+        expert_weight=s.expert_weight, turnover_weight=s.turnover_weight,
+        target_turnover=s.target_turnover, lagrange_lr=s.lagrange_lr,
+        service_target=service_target,
+    )
+
+
+def align_and_compare(
+    data: InventoryData,
+    train: tuple[int, int],
+    test: tuple[int, int],
+    key: jax.Array,
+    run_dir: str | Path,
+    *,
+    settings: AlignSettings | None = None,
+    algorithms: tuple[str, ...] = tuple(ALGORITHMS),
+    label_config: LabelConfig | None = None,
+    preset: str = "small",
+    pretrain_config: PretrainConfig | None = None,
+    held_out_fraction: float = 0.2,
+    warmup_days: int = 28,
+    resume: bool = False,
+    progress: bool = True,
+) -> AlignReport:
+    """Runs ORPR and the alternatives; evaluates everything on held-out rows and days.
+
+    Args:
+        data: the data set.
+        train: ``(start, num_days)`` of the labelling, pretraining, alignment and tuning
+            period.
+        test: ``(start, num_days)`` of the evaluation period.
+        key: PRNG key.
+        run_dir: run folder (labels, pretraining and one alignment folder per algorithm).
+        settings: alignment settings.
+        algorithms: which of :data:`ALGORITHMS` to train.
+        label_config: the OR model (default as in :func:`pretrain_stage`).
+        preset: foundation model size.
+        pretrain_config: pretraining settings.
+        held_out_fraction: share of rows never trained on.
+        warmup_days: leading days excluded from the metrics.
+        resume: continue every stage from the run folder's checkpoints.
+        progress: show progress bars.
+
+    Returns:
+        An :class:`AlignReport`.
+
+    Raises:
+        ValueError: for an unknown algorithm name.
+    """
+    from orpr_jax.evaluation.pretrained import pretrain_stage
+
+    for name in algorithms:
+        if name not in ALGORITHMS:
+            raise ValueError(f"algorithm={name!r} is not allowed; use one of {list(ALGORITHMS)}")
+    s = settings or AlignSettings()
+    t_start = time.perf_counter()
+    run_dir = Path(run_dir)
+    stage = pretrain_stage(data, train, key, run_dir, label_config=label_config,
+                           preset=preset, pretrain_config=pretrain_config,
+                           held_out_fraction=held_out_fraction, resume=resume,
+                           progress=progress)
+    _, label_key, tune_key, eval_key = jax.random.split(key, 4)
+    align_key, subset_key = jax.random.split(jax.random.fold_in(key, 1))
+    lc = stage.label_config
+    values = np.asarray(lc.candidates, np.float32)
+
+    # Training rows for alignment (a fixed subset bounds the simulated batch).
+    seen = stage.seen
+    if s.max_train_rows is not None and seen.size > s.max_train_rows:
+        pick = np.sort(np.asarray(jax.random.choice(subset_key, seen.size,
+                                                    (s.max_train_rows,), replace=False)))
+        seen = seen[pick]
+    d_seen = data.select_rows(seen)
+    env_tr, p_tr = env_from_data(d_seen, start=train[0], num_days=train[1])
+
+    # The incumbent rule: one safety-days value, tuned on the training period.
+    d_held = data.select_rows(stage.held)
+    env_ht, p_ht = env_from_data(d_held, start=train[0], num_days=train[1])
+    env_te, p_te = env_from_data(d_held, start=test[0], num_days=test[1])
+    safety, _ = grid_search(env_ht, p_ht, lambda x: IncumbentRule(safety_days=x, window=lc.window),
+                            jnp.asarray(SAFETY_GRID, jnp.float32), tune_key, train[1],
+                            warmup_days, per_row=False)
+    incumbent = IncumbentRule(safety_days=safety, window=lc.window)
+    inc_train = evaluate(env_tr, p_tr, incumbent, tune_key, train[1], warmup_days)
+    service_target = float(min(float(inc_train["in_stock_rate"]) + s.service_margin, 1.0))
+
+    # Per-category in-stock constraints and promotion expert guidance.
+    categories = np.asarray(p_tr.category, np.int64)
+    lead = np.asarray(d_seen.rows["lead_time_mean"], np.float64)
+    review = np.asarray(d_seen.rows["review_period"], np.float64)
+    uplift = np.asarray(d_seen.rows["promo_uplift"], np.float64) if (
+        "promo_uplift" in d_seen.rows) else None
+    if uplift is None:
+        from orpr_jax.train.rl import estimate_uplift
+        period = slice(train[0], train[0] + train[1])
+        uplift = estimate_uplift(d_seen.demand[period], d_seen.promo[period], group=categories)
+    expert = promotion_expert_bins(p_tr, values, lead + review + s.safety_days_expert,
+                                   uplift=uplift)
+    task = make_task(p_tr, env_tr.num_rows, group=categories, expert_bins=expert)
+    num_groups = int(categories.max()) + 1
+
+    results: list[HeuristicResult] = []
+
+    def run(name, policy, seconds=0.0):
+        results.append(evaluated(name, env_te, p_te, policy, eval_key, test[1], warmup_days,
+                                 seconds))
+
+    run(f"incumbent rule (L + R + {float(safety):g} days)", incumbent)
+    best_level = tune_base_stock(d_held, env_ht, p_ht, train, tune_key, warmup_days)
+    run("base-stock (tuned per row)", BaseStock(best_level))
+    or_labels = label_decisions(env_te, p_te, label_key, lc)
+    run("OR policy (hindsight labels, the teacher)",
+        LabelPolicy(v=jnp.asarray(or_labels.v), days=jnp.asarray(or_labels.days),
+                    window=lc.window))
+    pretrained = make_foundation_agent(stage.result.model, values, alpha=lc.alpha,
+                                       window=lc.window)
+    run(f"pretrained ({preset})", pretrained)
+
+    histories: dict[str, list[dict]] = {}
+    names = {"orpr": "ORPR (pretrained + PPO)", "ppo-scratch": "PPO from scratch",
+             "rloo": "RLOO (pretrained + RLOO)", "pathwise": "pathwise (pretrained + BPTT)"}
+    for i, name in enumerate(algorithms):
+        algorithm, from_pretrained = ALGORITHMS[name]
+        agent = pretrained
+        if not from_pretrained:
+            fresh = FoundationModel(stage.model_config, rngs=nnx.Rngs(i + 1))
+            agent = make_foundation_agent(fresh, values, alpha=lc.alpha, window=lc.window)
+        cfg = RLConfig(algorithm=algorithm, num_updates=s.num_updates, num_steps=s.num_steps,
+                       num_epochs=s.num_epochs, num_minibatches=s.num_minibatches,
+                       rloo_k=s.rloo_k, num_groups=num_groups)
+        t0 = time.perf_counter()
+        out = fit(cfg, env_tr, p_tr, agent, _hparams(s, not from_pretrained, service_target),
+                  jax.random.fold_in(align_key, i), run_dir / "align" / name, task=task,
+                  chunk=max(1, s.num_updates // 10), resume=resume,
+                  data_hash=stage.labels.meta.get("input_hash", ""), progress=progress)
+        histories[name] = out.history
+        run(names[name], out.agent, time.perf_counter() - t0)
+    return AlignReport(results=results, histories=histories, train_rows=int(seen.size),
+                       held_out_rows=int(stage.held.size), service_target=service_target,
+                       seconds=time.perf_counter() - t_start)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """ORPR on the built-in data: the held-out comparison table of every policy."""
+    import argparse
+    import json
+
+    from orpr_jax.evaluation.tables import markdown_table, print_table
+    from orpr_jax.scenarios import jd_period, jd_synthetic_data
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--skus", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--preset", default="small", choices=("small", "default"))
+    parser.add_argument("--pretrain-steps", type=int, default=1500)
+    parser.add_argument("--updates", type=int, default=AlignSettings.num_updates)
+    parser.add_argument("--algorithms", default=",".join(ALGORITHMS))
+    parser.add_argument("--out", type=Path, default=Path("runs/align"))
+    parser.add_argument("--resume", action="store_true")
+    args = parser.parse_args(argv)
+    data = jd_synthetic_data(seed=args.seed, num_skus=args.skus)
+    train, test = jd_period(data, "train"), jd_period(data, "test")
+    pc = PretrainConfig(total_steps=args.pretrain_steps, eval_every=100, patience=8,
+                        ordinal_sigma=1.0, seed=args.seed)
+    rep = align_and_compare(data, train, test, jax.random.key(args.seed), args.out,
+                            settings=AlignSettings(num_updates=args.updates),
+                            algorithms=tuple(args.algorithms.split(",")), preset=args.preset,
+                            pretrain_config=pc, resume=args.resume)
+    rows = [(r.name, r.metrics) for r in rep.results]
+    print_table(f"held-out rows ({rep.held_out_rows}), test period", rows)
+    print(f"aligned on {rep.train_rows} training rows; in-stock target "
+          f"{rep.service_target:.3f}; {rep.seconds:.0f} s")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "report.md").write_text(markdown_table(rows) + "\n")
+    (args.out / "report.json").write_text(json.dumps({
+        "results": {r.name: {**r.metrics, "train_seconds": r.tune_seconds}
+                    for r in rep.results},
+        "train_rows": rep.train_rows, "held_out_rows": rep.held_out_rows,
+        "service_target": rep.service_target, "seconds": rep.seconds,
+        "histories": rep.histories}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -90,10 +90,23 @@ class AlignSettings:
 
 @dataclasses.dataclass
 class AlignReport:
-    """What :func:`align_and_compare` measured."""
+    """What :func:`align_and_compare` measured, and the policies it compared.
+
+    Attributes:
+        results: test-period metrics of every policy on the held-out rows.
+        histories: per-update training metrics of each alignment algorithm.
+        policies: every compared policy by its result name (policy pytrees).
+        held_out: the held-out rows' data set (what ``results`` were measured on).
+        train_rows: rows simulated during alignment.
+        held_out_rows: rows evaluated.
+        service_target: the in-stock target of the Lagrange constraints.
+        seconds: wall time of the whole comparison.
+    """
 
     results: list[HeuristicResult]
     histories: dict[str, list[dict]]
+    policies: dict[str, object]
+    held_out: InventoryData
     train_rows: int
     held_out_rows: int
     service_target: float
@@ -205,10 +218,12 @@ def align_and_compare(
     num_groups = int(categories.max()) + 1
 
     results: list[HeuristicResult] = []
+    policies: dict[str, object] = {}
 
     def run(name, policy, seconds=0.0):
         results.append(evaluated(name, env_te, p_te, policy, eval_key, test[1], warmup_days,
                                  seconds))
+        policies[name] = policy
 
     run(f"incumbent rule (L + R + {float(safety):g} days)", incumbent)
     best_level = tune_base_stock(d_held, env_ht, p_ht, train, tune_key, warmup_days)
@@ -240,7 +255,8 @@ def align_and_compare(
                   data_hash=stage.labels.meta.get("input_hash", ""), progress=progress)
         histories[name] = out.history
         run(names[name], out.agent, time.perf_counter() - t0)
-    return AlignReport(results=results, histories=histories, train_rows=int(seen.size),
+    return AlignReport(results=results, histories=histories, policies=policies,
+                       held_out=d_held, train_rows=int(seen.size),
                        held_out_rows=int(stage.held.size), service_target=service_target,
                        seconds=time.perf_counter() - t_start)
 

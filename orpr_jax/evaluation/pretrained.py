@@ -69,6 +69,33 @@ class PretrainStage:
     samples: int
 
 
+def _split_rows(data: InventoryData, key: jax.Array, held_out_fraction: float):
+    split_key = jax.random.split(key, 4)[0]
+    rng = np.random.default_rng(np.asarray(jax.random.key_data(split_key)).ravel())
+    perm = rng.permutation(data.num_rows)
+    n_held = max(1, int(round(held_out_fraction * data.num_rows)))
+    return np.sort(perm[n_held:]), np.sort(perm[:n_held])
+
+
+def label_stage(
+    data: InventoryData,
+    train: tuple[int, int],
+    key: jax.Array,
+    run_dir: str | Path,
+    *,
+    label_config: LabelConfig | None = None,
+    held_out_fraction: float = 0.2,
+):
+    """The OR labels of the training rows on ``train`` (cached under ``run_dir/labels``);
+    the row split and the key use are those of :func:`pretrain_stage`."""
+    lc = label_config or LabelConfig(alpha=0.98, grouping="row", objective="units")
+    seen, _ = _split_rows(data, key, held_out_fraction)
+    label_key = jax.random.split(key, 4)[1]
+    env_tr, p_tr = env_from_data(data.select_rows(seen), start=train[0], num_days=train[1])
+    labels, _ = cached_labels(env_tr, p_tr, label_key, lc, Path(run_dir) / "labels")
+    return labels
+
+
 def pretrain_stage(
     data: InventoryData,
     train: tuple[int, int],
@@ -90,18 +117,11 @@ def pretrain_stage(
     run_dir = Path(run_dir)
     lc = label_config or LabelConfig(alpha=0.98, grouping="row", objective="units")
     pc = pretrain_config or PretrainConfig()
-    split_key, label_key = jax.random.split(key, 4)[:2]
-    rng = np.random.default_rng(np.asarray(jax.random.key_data(split_key)).ravel())
-    perm = rng.permutation(data.num_rows)
-    n_held = max(1, int(round(held_out_fraction * data.num_rows)))
-    held, seen = np.sort(perm[:n_held]), np.sort(perm[n_held:])
-
-    # OR labels of the training rows over the first year (cached by input hash).
-    d_seen = data.select_rows(seen)
-    env_tr, p_tr = env_from_data(d_seen, start=train[0], num_days=train[1])
-    labels, _ = cached_labels(env_tr, p_tr, label_key, lc, run_dir / "labels")
+    seen, held = _split_rows(data, key, held_out_fraction)
+    labels = label_stage(data, train, key, run_dir, label_config=lc,
+                         held_out_fraction=held_out_fraction)
     inputs, y, row_ids = inputs_from_labels(labels)
-    mcfg = FoundationConfig.preset(preset, len(lc.candidates), env_tr.config.history_length,
+    mcfg = FoundationConfig.preset(preset, len(lc.candidates), data_history_length(labels),
                                    len(data.categories))
     result = pretrain(
         lambda rngs: FoundationModel(mcfg, rngs=rngs), inputs, y, row_ids, pc,
@@ -110,6 +130,11 @@ def pretrain_stage(
     )
     return PretrainStage(seen=seen, held=held, label_config=lc, labels=labels,
                          model_config=mcfg, result=result, samples=int(y.shape[0]))
+
+
+def data_history_length(labels) -> int:
+    """H of the observations the labels were computed from."""
+    return int(np.shape(labels.features.sales_history)[-1])
 
 
 def pretrain_and_compare(

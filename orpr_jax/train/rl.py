@@ -73,7 +73,8 @@ class RLConfig:
         num_updates: updates in :func:`make_train`'s run.
         num_steps: days simulated per update (the rollout length).
         num_epochs: passes over each rollout (PPO/RLOO).
-        num_minibatches: minibatches per epoch (PPO/RLOO; must divide days x rows).
+        num_minibatches: minibatches per epoch (PPO/RLOO); when they do not divide days x
+            rows, each epoch skips the remainder of a fresh random permutation.
         rloo_k: sampled copies per row (RLOO, >= 2).
         max_grad_norm: global gradient-norm clip.
         num_groups: service-constraint groups (``task.group`` indexes them).
@@ -315,6 +316,7 @@ class Transition:
     action: jax.Array
     log_prob: jax.Array
     value: jax.Array
+    ref_logits: jax.Array
     decide: jax.Array
     reward: jax.Array
     cost: jax.Array
@@ -522,6 +524,30 @@ def make_update(
     return parts.init, parts.update
 
 
+def make_ppo_parts(
+    config: RLConfig,
+    env: InventoryEnv,
+    sim_params: SimParams,
+    agent: Agent,
+    task: Task | None = None,
+    ref_params: nnx.State | None = None,
+) -> types.SimpleNamespace:
+    """The pieces of a PPO update, for host-driven loops (and the throughput benchmark):
+
+    * ``init(key, hp) -> Runner``;
+    * ``keys(runner) -> (next_key, policy_keys [T], step_keys [T], epoch_key)``;
+    * ``day_step(params, state, obs, policy_key, step_key, lagrange, hp) ->
+      ((state, obs), Transition)``: one day of every row;
+    * ``learn(runner, state, obs, traj, next_key, epoch_key, hp) -> (runner, metrics)``:
+      GAE and the PPO epochs on ``traj`` (``[T, R]`` stacked transitions).
+
+    Calling ``day_step`` for each day and then ``learn`` is exactly ``update``.
+    """
+    parts = _build(config, env, sim_params, agent, task, ref_params)
+    return types.SimpleNamespace(init=parts.init, keys=parts.ppo_keys,
+                                 day_step=parts.day_step, learn=parts.ppo_learn)
+
+
 def make_pathwise_objective(
     config: RLConfig,
     env: InventoryEnv,
@@ -560,9 +586,9 @@ def _build(config, env, sim_params, agent, task, ref_params) -> types.SimpleName
         raise ValueError(f"task.expert_bins has a bin >= the agent's {agent.num_bins} bins")
     copies = config.rloo_k if config.algorithm == "rloo" else 1
     samples = config.num_steps * r * copies
-    if config.algorithm != "pathwise" and samples % config.num_minibatches:
+    if config.algorithm != "pathwise" and samples < config.num_minibatches:
         raise ValueError(
-            f"num_minibatches={config.num_minibatches} is not allowed; it must divide "
+            f"num_minibatches={config.num_minibatches} is not allowed; it must be at most "
             f"num_steps x rows{' x rloo_k' if copies > 1 else ''} = {samples}")
     ref = agent.params if ref_params is None else ref_params
     tx = make_optimizer(config)
@@ -589,29 +615,33 @@ def _build(config, env, sim_params, agent, task, ref_params) -> types.SimpleName
             else:
                 a = jnp.argmax(logits, axis=-1).astype(jnp.int32)
             logp = jnp.take_along_axis(jax.nn.log_softmax(logits), a[:, None], axis=-1)[:, 0]
-            return a, logp, value
+            # The frozen reference's logits, once per decision (not once per epoch).
+            ref_logits, _ = agent.apply(ref, obs)
+            return a, logp, value, ref_logits.astype(jnp.float32)
 
         def skip(_):
             z = jnp.zeros((r,), jnp.float32)
-            return jnp.zeros((r,), jnp.int32), z, z
+            return jnp.zeros((r,), jnp.int32), z, z, jnp.zeros((r, agent.num_bins), jnp.float32)
 
         # The network runs only on days where some row reviews.
         return jax.lax.cond(jnp.any(obs.is_review_day > 0), run, skip, None)
 
+    def day_step(params, state, obs, pkey, skey, lagrange, hp):
+        """One simulated day of every row: ``((state, obs), transition)``."""
+        a, logp, value, ref_logits = act(params, obs, pkey, True)
+        q = agent.orders_of_bins(obs, a)
+        obs2, state2, _, _, _, info = env.step(skey, state, q, sim_params)
+        out = info["outcome"]
+        reward, served = _day_reward(out, obs, task, lagrange, hp, config)
+        tr = Transition(obs=obs, action=a, log_prob=logp, value=value, ref_logits=ref_logits,
+                        decide=obs.is_review_day.astype(jnp.float32), reward=reward,
+                        cost=out.cost, served=served, demand=out.demand, sales=out.sales,
+                        expert=_expert_today(task, state.t))
+        return (state2, obs2), tr
+
     def rollout(params, state, obs, policy_keys, step_keys, lagrange, hp):
         def day(carry, keys):
-            state, obs = carry
-            pkey, skey = keys
-            a, logp, value = act(params, obs, pkey, True)
-            q = agent.orders_of_bins(obs, a)
-            obs2, state2, _, _, _, info = env.step(skey, state, q, sim_params)
-            out = info["outcome"]
-            reward, served = _day_reward(out, obs, task, lagrange, hp, config)
-            tr = Transition(obs=obs, action=a, log_prob=logp, value=value,
-                            decide=obs.is_review_day.astype(jnp.float32), reward=reward,
-                            cost=out.cost, served=served, demand=out.demand, sales=out.sales,
-                            expert=_expert_today(task, state.t))
-            return (state2, obs2), tr
+            return day_step(params, *carry, *keys, lagrange, hp)
 
         (state, obs), traj = jax.lax.scan(day, (state, obs), (policy_keys, step_keys))
         return state, obs, traj
@@ -627,8 +657,7 @@ def _build(config, env, sim_params, agent, task, ref_params) -> types.SimpleName
 
         def loss_fn(params, mbatch):
             logits, values = agent.apply(params, mbatch["obs"])
-            ref_logits, _ = agent.apply(ref, mbatch["obs"])
-            return ppo_loss_terms(logits, values, ref_logits, mbatch, hp,
+            return ppo_loss_terms(logits, values, mbatch["ref_logits"], mbatch, hp,
                                   clip_value=config.clip_value and config.algorithm == "ppo",
                                   normalize=config.normalize_advantages,
                                   actor_weight=actor_weight)
@@ -642,7 +671,8 @@ def _build(config, env, sim_params, agent, task, ref_params) -> types.SimpleName
             return (params, opt_state), terms
 
         def epoch(carry, ekey):
-            perm = jax.random.permutation(ekey, n)
+            # A fresh permutation per epoch; the n mod num_minibatches left over are skipped.
+            perm = jax.random.permutation(ekey, n)[: mb * config.num_minibatches]
             shuffled = jax.tree.map(
                 lambda x: jnp.take(x, perm, axis=0).reshape((config.num_minibatches, mb)
                                                              + x.shape[1:]), batch)
@@ -673,19 +703,27 @@ def _build(config, env, sim_params, agent, task, ref_params) -> types.SimpleName
             "service_rate_min": rates.min(),
         }
 
-    def update_ppo(runner: Runner, hp: HParams):
+    def ppo_keys(runner: Runner):
+        """``(next key, [T] policy keys, [T] step keys, epoch key)`` of a PPO update."""
         key, pkey, skey, ekey = jax.random.split(runner.key, 4)
-        runner = runner.replace(opt_state=_set_lr(runner.opt_state, lr_at(runner, hp)))
-        state, obs, traj = rollout(runner.params, runner.env_state, runner.obs,
-                                   jax.random.split(pkey, config.num_steps),
-                                   jax.random.split(skey, config.num_steps),
+        return (key, jax.random.split(pkey, config.num_steps),
+                jax.random.split(skey, config.num_steps), ekey)
+
+    def update_ppo(runner: Runner, hp: HParams):
+        key, pkeys, skeys, ekey = ppo_keys(runner)
+        state, obs, traj = rollout(runner.params, runner.env_state, runner.obs, pkeys, skeys,
                                    runner.lagrange, hp)
+        return ppo_learn(runner, state, obs, traj, key, ekey, hp)
+
+    def ppo_learn(runner: Runner, state, obs, traj: Transition, key, ekey, hp: HParams):
+        """The learning half of a PPO update, given the rollout's ``[T, R]`` transitions."""
+        runner = runner.replace(opt_state=_set_lr(runner.opt_state, lr_at(runner, hp)))
         last_value = value_of(runner.params, obs)
         adv, ret = smdp_gae(traj.reward, traj.value, traj.decide, last_value, hp.gamma,
                             hp.gae_lambda)
         batch = {"obs": traj.obs, "action": traj.action, "log_prob": traj.log_prob,
                  "value": traj.value, "advantage": adv, "return": ret,
-                 "decide": traj.decide, "expert": traj.expert}
+                 "ref_logits": traj.ref_logits, "decide": traj.decide, "expert": traj.expert}
         params, opt_state, terms = sgd(runner, flatten(batch), hp, ekey)
         lagrange, rates = dual_ascent(runner.lagrange, traj.served, 1.0, hp)
         metrics = {**rollout_metrics(traj, runner.lagrange, rates), **terms}
@@ -707,7 +745,7 @@ def _build(config, env, sim_params, agent, task, ref_params) -> types.SimpleName
         adv = jnp.broadcast_to(rloo_advantages(seg_return)[:, None, :], traj.reward.shape)
         batch = {"obs": traj.obs, "action": traj.action, "log_prob": traj.log_prob,
                  "value": traj.value, "advantage": adv, "return": jnp.zeros_like(adv),
-                 "decide": traj.decide, "expert": traj.expert}
+                 "ref_logits": traj.ref_logits, "decide": traj.decide, "expert": traj.expert}
         flat = jax.tree.map(lambda x: x.reshape((-1,) + x.shape[3:]), batch)
         params, opt_state, terms = sgd(runner, flat, hp, ekey)
         lagrange, rates = dual_ascent(runner.lagrange, traj.served, 1.0, hp)
@@ -768,7 +806,8 @@ def _build(config, env, sim_params, agent, task, ref_params) -> types.SimpleName
 
     update = {"ppo": update_ppo, "rloo": update_rloo, "pathwise": update_pathwise}[
         config.algorithm]
-    return types.SimpleNamespace(init=init, update=update, pathwise_loss=pathwise_loss)
+    return types.SimpleNamespace(init=init, update=update, pathwise_loss=pathwise_loss,
+                                 day_step=day_step, ppo_keys=ppo_keys, ppo_learn=ppo_learn)
 
 
 def make_train(
@@ -782,7 +821,9 @@ def make_train(
     """The whole run as one pure function ``train(key, hparams) -> (runner, metrics)``.
 
     ``metrics`` leaves are ``[num_updates]``. Jit it; vmap it over keys and/or
-    :class:`HParams` to run seeds or a hyperparameter sweep in one program.
+    :class:`HParams` to run seeds or a hyperparameter sweep in one program. Every run
+    starts from ``agent.params`` (in ORPR, the pretrained model); seeds differ in their
+    simulator, sampling and minibatch draws.
     Arguments as in :func:`make_update`.
     """
     init, update = make_update(config, env, sim_params, agent, task, ref_params)

@@ -258,8 +258,8 @@ def test_bad_task_and_minibatches_raise():
     env, params, agent, cfg = small("ppo")
     with pytest.raises(ValueError, match="reward_scale"):
         make_task(params, R, reward_scale=0.0)
-    with pytest.raises(ValueError, match="num_minibatches=3"):
-        make_train(RLConfig(num_steps=8, num_minibatches=3), env, params, agent)
+    with pytest.raises(ValueError, match="num_minibatches=100"):
+        make_train(RLConfig(num_steps=8, num_minibatches=100), env, params, agent)
     with pytest.raises(ValueError, match="num_groups"):
         make_train(cfg, env, params, agent, make_task(params, R, group=np.full(R, 2)))
 
@@ -273,3 +273,24 @@ def test_critic_warmup_trains_only_the_critic():
                                   np.asarray(old["policy_head"]["kernel"][...]))
     assert float(jnp.abs(new["value_head"]["kernel"][...]
                          - old["value_head"]["kernel"][...]).max()) > 0
+
+
+def test_host_driven_days_then_learn_equal_one_update():
+    from orpr_jax.train.rl import make_ppo_parts, make_update
+
+    env, params, agent, cfg = small("ppo", num_updates=1)
+    hp = HParams.create(learning_rate=1e-3)
+    init, update = make_update(cfg, env, params, agent)
+    runner = jax.jit(init)(jax.random.key(0), hp)
+    fused, _ = jax.jit(update)(runner, hp)
+    parts = make_ppo_parts(cfg, env, params, agent)
+    key, pkeys, skeys, ekey = parts.keys(runner)
+    day = jax.jit(parts.day_step)
+    state, obs, days = runner.env_state, runner.obs, []
+    for t in range(cfg.num_steps):
+        (state, obs), tr = day(runner.params, state, obs, pkeys[t], skeys[t], runner.lagrange, hp)
+        days.append(tr)
+    traj = jax.tree.map(lambda *x: jnp.stack(x), *days)
+    host, _ = jax.jit(parts.learn)(runner, state, obs, traj, key, ekey, hp)
+    for a, b in zip(jax.tree.leaves(fused.params), jax.tree.leaves(host.params), strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)

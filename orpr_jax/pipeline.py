@@ -242,8 +242,10 @@ def run_pipeline(config: RunConfig, out: str | Path, *, resume: bool = False,
         raise ValueError(f"upto={upto!r} is not allowed; use one of {list(STAGES)}")
     out = Path(out)
     if resume:
+        prepare_run_dir(out, config, resume=True)
         config = RunConfig.from_json(json.loads((out / "config.json").read_text()))
-    prepare_run_dir(out, config, resume=resume)
+    else:
+        prepare_run_dir(out, config, resume=False)
     t0 = time.perf_counter()
     data = load_run_data(config)
     train, test = _periods(data)

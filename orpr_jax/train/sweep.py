@@ -52,7 +52,7 @@ def sweep(
         config: static training settings (shared by every setting).
         env, sim_params, agent, task: as in :func:`~orpr_jax.train.rl.make_train`.
         grid: HParams field -> values to try.
-        key: PRNG key; seed ``s`` of every setting uses ``fold_in(key, s)``.
+        key: PRNG key; seed ``s`` of every setting uses ``split(key, seeds)[s]``.
         base: HParams values shared by every setting.
         seeds: training seeds per setting.
         mode: ``"grid"`` (every combination) or ``"random"`` (``num_samples`` draws).
@@ -81,8 +81,7 @@ def sweep(
     stacked = jax.tree.map(lambda *x: jnp.stack(x), *hps)
     n = len(settings)
     hp_batch = jax.tree.map(lambda x: jnp.repeat(x, seeds, axis=0), stacked)
-    keys = jnp.tile(jax.random.split(key, seeds), (n, 1)) if seeds > 1 else jnp.tile(
-        key[None], (n,))
+    keys = jnp.tile(jax.random.split(key, seeds), n)  # setting-major, seed-minor
     train = make_train(config, env, sim_params, agent, task)
     t0 = time.perf_counter()
     _, metrics = jax.block_until_ready(jax.jit(jax.vmap(train))(keys, hp_batch))

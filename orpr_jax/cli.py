@@ -83,7 +83,8 @@ def _add_run_options(p: argparse.ArgumentParser, default_out: str) -> None:
     p.add_argument("--config", default=None, help="a saved config.json to start from")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override one config value (repeatable)")
-    p.add_argument("--data", default=None, help="user data (CSV/Parquet folder or file)")
+    p.add_argument("--data", default=None,
+                   help="user data folder: sales.{parquet,csv} + rows.{parquet,csv}")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -95,6 +96,15 @@ def _cmd_stage(args, stage: str) -> int:
     else:
         out, config, resume = args.out, _config(args), False
     t0 = time.perf_counter()
+    export = getattr(args, "export", None)
+    if export is not None:
+        from orpr_jax.data.loader import save_data
+        from orpr_jax.pipeline import load_run_data
+
+        if Path(export).exists() and any(Path(export).iterdir()):
+            raise _BadInput(f"--export folder {export} is not empty")
+        paths = save_data(load_run_data(config), export)
+        print("wrote " + ", ".join(str(p) for p in paths.values()))
     try:
         results = run_pipeline(config, out, resume=resume, upto=stage,
                                progress=not args.quiet)
@@ -221,6 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
         _add_run_options(p, "runs/orpr")
         p.add_argument("--resume", type=Path, default=None,
                        help="continue the run in this folder")
+        if stage == "data":
+            p.add_argument("--export", type=Path, default=None,
+                           help="also write the data set in the documented format here")
     sw = sub.add_parser("sweep", help="vmapped hyperparameter sweep")
     sw.add_argument("--scenario", default="lost_sales")
     sw.add_argument("--algorithm", default="ppo", choices=("ppo", "rloo", "pathwise"))

@@ -177,13 +177,40 @@ def load_run_data(config: RunConfig) -> InventoryData:
         FileNotFoundError / ValueError: from the loader for missing or malformed files.
     """
     if config.data is not None:
-        from orpr_jax.data.loader import load_data
-
-        return load_data(config.data)
+        return load_data_dir(config.data)
     from orpr_jax.scenarios import jd_synthetic_data
 
     return jd_synthetic_data(seed=config.seed, num_skus=config.num_skus,
                              num_warehouses=config.num_warehouses, num_days=config.num_days)
+
+
+def _find(folder: Path, stem: str) -> Path | None:
+    for suffix in (".parquet", ".pq", ".csv", ".csv.gz"):
+        if (folder / f"{stem}{suffix}").exists():
+            return folder / f"{stem}{suffix}"
+    return None
+
+
+def load_data_dir(path: str | Path) -> InventoryData:
+    """Reads a data folder in the documented format (``docs/data_format.md``):
+    ``sales.{parquet,csv}``, ``rows.{parquet,csv}`` and optionally ``capacity.*``.
+
+    Raises:
+        FileNotFoundError: if the folder or one of the two required tables is missing.
+        ValueError: from the loader, for malformed tables.
+    """
+    from orpr_jax.data.loader import load_data
+
+    folder = Path(path)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"data path {folder} is not a folder holding sales.* and "
+                                "rows.* tables")
+    sales, rows = _find(folder, "sales"), _find(folder, "rows")
+    for name, found in (("sales", sales), ("rows", rows)):
+        if found is None:
+            raise FileNotFoundError(f"data folder {folder} has no {name}.parquet or "
+                                    f"{name}.csv")
+    return load_data(sales, rows, capacity_path=_find(folder, "capacity"))
 
 
 def prepare_run_dir(out: str | Path, config: RunConfig, *, resume: bool) -> Path:

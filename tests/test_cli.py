@@ -82,3 +82,23 @@ def test_sweep_runs_grid_in_one_program(tmp_path, capsys):
     rows = json.loads((tmp_path / "sweep.json").read_text())
     assert len(rows) == 2 and rows[0]["objective"] <= rows[1]["objective"]
     assert "learning_rate" in capsys.readouterr().out
+
+
+def test_user_data_folder_and_its_errors(tmp_path, capsys):
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parent.parent / "examples" / "jd_small"
+    out = tmp_path / "run"
+    assert main(["data", "--data", str(example), "--quiet", "--out", str(out)]) == 0
+    summary = json.loads((out / "data.json").read_text())
+    assert summary["rows"] == 288 and summary["source"] == str(example)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["data", "--data", str(empty), "--out", str(tmp_path / "r2")]) == EXIT_BAD_INPUT
+    assert "no sales.parquet or sales.csv" in capsys.readouterr().err
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "sales.csv").write_text("row_id,date,sales\nA,2024-01-01,not-a-number\n")
+    (bad / "rows.csv").write_text("row_id\nA\n")
+    assert main(["data", "--data", str(bad), "--out", str(tmp_path / "r3")]) == EXIT_BAD_INPUT
+    assert "orpr: error:" in capsys.readouterr().err

@@ -339,6 +339,8 @@ def _collect(per_seed, config, data, train, test, out, t0, upto, log) -> dict:
     if upto == "align":
         results["seconds"] = time.perf_counter() - t0
         return results
+    # The metrics are on disk before the (slower, plotting) report is written.
+    (out / "results.json").write_text(json.dumps(results, indent=2, default=float) + "\n")
     from orpr_jax.evaluation.breakdowns import write_run_report
 
     results.update(write_run_report(per_seed[0], results, config, data, test, out, log=log))

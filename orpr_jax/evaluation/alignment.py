@@ -68,6 +68,8 @@ class AlignSettings:
         safety_days_expert: extra days of the promotion expert over lead time + review.
         max_train_rows: at most this many training rows are simulated during alignment
             (a fixed random subset; all rows when None).
+        critic_warmup_fraction: share of the PPO updates that first train only the fresh
+            value head of the pretrained model.
     """
 
     num_updates: int = 40
@@ -86,6 +88,7 @@ class AlignSettings:
     service_margin: float = 0.0
     safety_days_expert: float = 2.0
     max_train_rows: int | None = 512
+    critic_warmup_fraction: float = 0.1
 
 
 @dataclasses.dataclass
@@ -247,7 +250,8 @@ def align_and_compare(
             agent = make_foundation_agent(fresh, values, alpha=lc.alpha, window=lc.window)
         cfg = RLConfig(algorithm=algorithm, num_updates=s.num_updates, num_steps=s.num_steps,
                        num_epochs=s.num_epochs, num_minibatches=s.num_minibatches,
-                       rloo_k=s.rloo_k, num_groups=num_groups)
+                       rloo_k=s.rloo_k, num_groups=num_groups,
+                       critic_warmup_updates=int(s.critic_warmup_fraction * s.num_updates))
         t0 = time.perf_counter()
         out = fit(cfg, env_tr, p_tr, agent, _hparams(s, not from_pretrained, service_target),
                   jax.random.fold_in(align_key, i), run_dir / "align" / name, task=task,

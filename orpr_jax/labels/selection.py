@@ -20,7 +20,7 @@ Three solvers return the same :class:`Selection`:
 * :func:`solve_batched_lp`: the LP relaxation written once as a DPP cvxpy problem, wrapped
   in a ``cvxpylayers`` ``CvxpyLayer`` and solved for the whole batch in one call, then
   rounded and repaired in JAX.
-* :func:`solve_dual`: pure JAX (jittable, vmapped over ``B``): Lagrangian relaxation with
+* :func:`solve_dual`: pure JAX (jittable, vectorised over ``B``): Lagrangian relaxation with
   a bisection on the multiplier that splits at the dual's breakpoints, then a single-group
   exchange along the Lagrangian path and greedy repair / improvement moves.
 
@@ -435,125 +435,252 @@ def _host_feasible(hp: _HostProblem) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------
-# Pure JAX: Lagrangian dual + greedy moves (single problem; vmapped by the callers)
+# Pure JAX: Lagrangian dual + exchange + greedy moves, batch axis last
 #
-# XLA:CPU notes that shaped this code: variadic argmin reductions and sorts are several
-# times slower than plain min/sum reductions, so indices are recovered as
-# ``min(where(x <= min(x), index, n))`` and gathers as one-hot sums.
+# The search and the moves run a whole batch at once with the problem axis last:
+# ``[G, V, B]`` per-candidate arrays, ``[G, B]`` per-group ones and ``[B]`` per-problem
+# ones (the input is normalised batch first, then transposed once). Elementwise ops and
+# the reductions over ``V`` and ``G`` then run along contiguous vectors of ``B``
+# problems, which XLA:CPU vectorises well; under ``vmap`` over a leading batch axis the
+# reductions ran along the short candidate rows instead, about 2.5x slower.
+# :func:`dual_select` is the same code with ``B = 1`` and gives the same answers (sums
+# over groups use a fixed order, see :func:`_group_sum`). Every loop runs while some
+# problem is still live and freezes the others, as a vmapped ``while_loop`` would.
+#
+# The cost is the number of passes over the ``[G, V, B]`` arrays, so per-problem
+# gathers (``take_along_axis`` of ``G x B`` or ``V x B`` entries, cheap in this layout)
+# replace one-hot sums, and a winner's row is gathered rather than searched for in a
+# second full pass. Indices are recovered as ``min(where(x <= min(x), index, n))``
+# (variadic argmin reductions are several times slower on XLA:CPU).
 # --------------------------------------------------------------------------------------
 
 
 def _pick(values: jax.Array, choice: jax.Array) -> jax.Array:
-    """``values[g, choice[g]]`` for every row, as a one-hot sum. ``[G, V], [G] -> [G]``."""
-    cols = jnp.arange(values.shape[1], dtype=jnp.int32)
-    onehot = cols[None, :] == choice[:, None].astype(jnp.int32)
-    return jnp.sum(jnp.where(onehot, values, 0), axis=1)
+    """``values[g, choice[g, b], b]``. ``[G, V, B], [G, B] -> [G, B]``."""
+    return jnp.take_along_axis(values, choice[:, None, :].astype(jnp.int32), axis=1)[:, 0]
 
 
-def _first_index(hit: jax.Array) -> jax.Array:
-    """Per row, the first index where ``hit`` is True (``V`` if none). ``[G, V] -> [G]``."""
-    v = hit.shape[-1]
-    return jnp.min(jnp.where(hit, jnp.arange(v, dtype=jnp.int32), v), axis=-1)
+def _row(values: jax.Array, index: jax.Array) -> jax.Array:
+    """``values[index[b], ..., b]``: one leading-axis row per problem.
+
+    ``[N, ..., B], [B] -> [..., B]``.
+    """
+    index = index.astype(jnp.int32).reshape((1,) * (values.ndim - 1) + (-1,))
+    return jnp.take_along_axis(values, index, axis=0)[0]
+
+
+def _group_sum(x: jax.Array) -> jax.Array:
+    """Sum over the leading (group) axis in a fixed pairwise order. ``[G, ...] -> [...]``.
+
+    XLA's reductions may associate differently by shape, and a problem's totals (hence
+    its choice on near-ties) must not depend on the batch it is solved in: the rows are
+    added pairwise down to two, and those two by a reduction (exact in any order), which
+    also keeps XLA from fusing the adds into a ``[G, V, B]`` consumer and redoing them
+    for every candidate.
+    """
+    while x.shape[0] > 2:
+        if x.shape[0] % 2:
+            x = jnp.concatenate([x, jnp.zeros_like(x[:1])])
+        half = x.shape[0] // 2
+        x = x[:half] + x[half:]
+    return jnp.sum(x, axis=0)
+
+
+def _first_index(hit: jax.Array, axis: int) -> jax.Array:
+    """The first index along ``axis`` where ``hit`` is True (its length if none)."""
+    axis = axis % hit.ndim
+    n = hit.shape[axis]
+    index = jax.lax.broadcasted_iota(jnp.int32, hit.shape, axis)
+    return jnp.min(jnp.where(hit, index, n), axis=axis)
+
+
+def _first_min(x: jax.Array) -> jax.Array:
+    """The first index of the minimum along axis 0. ``[N, B] -> [B]`` int32."""
+    return jnp.minimum(_first_index(x <= jnp.min(x, axis=0), axis=0), x.shape[0] - 1)
 
 
 def _lex_argmin(primary: jax.Array, secondary: jax.Array, valid: jax.Array) -> jax.Array:
-    """Row-wise argmin of ``primary`` over ``valid``, exact ties to the lowest ``secondary``.
-
-    Every row needs a valid entry. ``[G, V] -> [G]`` int32.
-    """
+    """Argmin over the last axis of ``primary`` among ``valid``, exact ties to the lowest
+    ``secondary``. Every row needs a valid entry. ``[..., V] -> [...]`` int32."""
     p = jnp.where(valid, primary, jnp.inf)
-    tie = valid & (p <= jnp.min(p, axis=1, keepdims=True))
-    sec = jnp.where(tie, secondary, jnp.inf)
-    return _first_index(tie & (sec <= jnp.min(sec, axis=1, keepdims=True)))
+    sec = jnp.where(p <= jnp.min(p, axis=-1, keepdims=True), secondary, jnp.inf)
+    return _first_index(sec <= jnp.min(sec, axis=-1, keepdims=True), axis=-1)
 
 
-def _lagrange_totals(s_masked, l, lam):
-    """Total stock and loss of the Lagrangian choice at ``lam`` (ties to the lower loss).
+_TIE_ULPS = 4
+"""Lagrangian scores within this many units in the last place of a group's minimum tie.
 
-    ``s_masked`` is the stock with ``inf`` where a candidate may not be chosen.
+The multiplier search converges on breakpoints, where two candidates of a group tie in
+exact arithmetic; XLA contracts ``stock + lam * loss`` into a fused multiply-add in some
+fusions and not in others (and not in eager mode), so an exact comparison would break
+such ties differently in the search and in the choice taken from it."""
+
+
+def _lagrange_ties(s_masked, l, lam):
+    """Each group's Lagrangian minimisers at ``lam``: ``(near [G, V, B], best [G, B])``.
+
+    ``s_masked`` is the stock with ``inf`` where a candidate may not be chosen; every
+    score is >= 0, so a relative band covers the rounding.
     """
     score = s_masked + lam * l
     best = jnp.min(score, axis=1)
-    loss_g = jnp.min(jnp.where(score <= best[:, None], l, jnp.inf), axis=1)
+    eps = jnp.finfo(score.dtype).eps
+    return score <= best[:, None] * (1 + _TIE_ULPS * eps), best
+
+
+def _lagrange_choice(s_masked, l, lam):
+    """``[G, B]`` the Lagrangian choice at ``lam``: the lowest-loss minimiser (first of
+    equals)."""
+    near, _ = _lagrange_ties(s_masked, l, lam)
+    loss = jnp.where(near, l, jnp.inf)
+    return _first_index(loss <= jnp.min(loss, axis=1)[:, None], axis=1)
+
+
+def _lagrange_totals(s_masked, l, lam):
+    """``[B]`` total stock and loss of :func:`_lagrange_choice` at ``lam``."""
+    near, best = _lagrange_ties(s_masked, l, lam)
+    loss_g = jnp.min(jnp.where(near, l, jnp.inf), axis=1)
     # best - lam * loss is the stock of the choice up to rounding (one reduction less).
-    return jnp.sum(best) - lam * jnp.sum(loss_g), jnp.sum(loss_g)
+    total_l = _group_sum(loss_g)
+    return _group_sum(best) - lam * total_l, total_l
 
 
 def _best_move(score: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """``(found, g, j)`` of the smallest finite entry of a ``[G, V]`` score (first on ties)."""
-    v = score.shape[1]
-    flat = score.ravel()
-    best = jnp.min(flat)
-    idx = jnp.min(jnp.where(flat <= best, jnp.arange(flat.shape[0], dtype=jnp.int32),
-                            flat.shape[0]))
-    found = best < jnp.inf
-    return found, jnp.minimum(idx // v, score.shape[0] - 1), idx % v
+    """Per problem, the smallest finite entry of a ``[G, V, B]`` score (first in
+    ``(g, j)`` order on ties): ``(found, g, j)``, each ``[B]``."""
+    per_group = jnp.min(score, axis=1)
+    g = _first_min(per_group)
+    # The winner's row decides j and found on its own: a fusion that recomputes it may
+    # round apart from the reduction.
+    row = _row(score, g)
+    return jnp.min(row, axis=0) < jnp.inf, g, _first_min(row)
 
 
-_REPAIR, _IMPROVE, _DONE = 0, 1, 2
 _PREFER = 1e30
 _LAM_MAX = 1e30
+
+
+def _rank(first: jax.Array, allowed: jax.Array, ds: jax.Array, ratio: jax.Array) -> jax.Array:
+    """Move score: ``first`` moves by stock change ``ds`` below every other ``allowed``
+    move's ``ratio``; ``inf`` where not allowed.
+
+    ``|ds| <= 1`` after normalisation, so ``-_PREFER * (2 - ds)`` lies in
+    ``[-3, -1] x _PREFER`` and keeps their order - one reduction instead of an ``any()``
+    and a select.
+    """
+    return jnp.where(first, -_PREFER * (2 - ds), jnp.where(allowed, ratio, jnp.inf))
+
+
+class _Data(NamedTuple):
+    """A batch-last problem as the greedy moves see it."""
+
+    s: jax.Array  # [G, V, B] normalised stock
+    l: jax.Array  # [G, V, B] normalised loss
+    valid: jax.Array  # [G, V, B] candidates that may be chosen
+    limit: jax.Array  # [B] normalised budget
+
+
+class _Moves(NamedTuple):
+    """Greedy state: ``choice`` and its per-group ``stock`` and ``loss`` (``[G, B]``),
+    the rounds used and whether each problem is still live (``[B]``)."""
+
+    choice: jax.Array
+    stock: jax.Array
+    loss: jax.Array
+    rounds: jax.Array
+    live: jax.Array
+
+
+def _greedy(m: _Moves, d: _Data, scores, max_moves: int, done=None) -> _Moves:
+    """Applies each live problem's best move per round until no problem is live.
+
+    A problem stops when it has no move left, has used ``max_moves`` rounds, or ``done``.
+
+    Args:
+        m: the start.
+        d: the problems.
+        scores: ``(d, stock, loss, total) -> [G, V, B]`` move scores (``inf``: no move)
+            for the per-group ``stock`` and ``loss`` of the current choice.
+        max_moves: cap on ``m.rounds`` (static).
+        done: optional ``(d, m) -> [B]``, the problems that stop after a move.
+
+    Returns:
+        The final state (no problem live).
+    """
+    g_count, v, _ = d.s.shape
+    s_flat, l_flat = d.s.reshape(g_count * v, -1), d.l.reshape(g_count * v, -1)
+    rows = jnp.arange(g_count, dtype=jnp.int32)[:, None]
+
+    def round_(m: _Moves) -> _Moves:
+        found, g, j = _best_move(scores(d, m.stock, m.loss, _group_sum(m.loss)))
+        found = found & m.live
+        hit = found & (rows == g)
+        m = _Moves(
+            choice=jnp.where(hit, j.astype(m.choice.dtype), m.choice),
+            stock=jnp.where(hit, _row(s_flat, g * v + j), m.stock),
+            loss=jnp.where(hit, _row(l_flat, g * v + j), m.loss),
+            rounds=m.rounds + m.live.astype(jnp.int32),
+            live=found,
+        )
+        live = found & (m.rounds < max_moves)
+        return m._replace(live=live if done is None else live & ~done(d, m))
+
+    return jax.lax.while_loop(lambda m: jnp.any(m.live), round_, m)
+
+
+def _repair_scores(d: _Data, cur_s, cur_l, total):
+    """Loss-cutting moves, a move that alone meets the budget first (least stock change),
+    else the least stock increase per unit of loss removed."""
+    ds = d.s - cur_s[:, None]
+    dl = d.l - cur_l[:, None]
+    allowed = d.valid & (dl < 0)
+    closes = allowed & (total + dl <= d.limit)
+    return _rank(closes, allowed, ds, ds / jnp.where(dl < 0, -dl, 1))
+
+
+def _improve_scores(d: _Data, cur_s, cur_l, total):
+    """Stock-cutting moves within the budget, one that also cuts loss first (largest stock
+    cut), else the largest stock cut per unit of loss added."""
+    ds = d.s - cur_s[:, None]
+    dl = d.l - cur_l[:, None]
+    allowed = d.valid & (total + dl <= d.limit) & (ds < 0)
+    return _rank(allowed & (dl <= 0), allowed, ds, ds / jnp.where(dl > 0, dl, 1))
 
 
 def _polish(
     choice: jax.Array, s: jax.Array, l: jax.Array, limit: jax.Array, valid: jax.Array,
     max_moves: int,
-) -> jax.Array:
+) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Greedy single-group moves: repair to the budget, then cut stock within it.
 
-    One ``while_loop`` runs two phases; each round scores all ``G x V`` single-group moves
-    at once and applies the best one, and a phase ends when it has no move left:
+    Two phases (:func:`_greedy`); each round scores all ``G x V`` single-group moves of
+    every live problem at once and applies each one's best, and a problem leaves a phase
+    when it has no move left (or has used ``max_moves`` rounds over both):
 
-    1. repair (only while total loss > ``limit``): a move that alone meets the budget at
-       the least stock change, else the least stock increase per unit of loss removed;
-    2. improve: among moves that cut stock and keep the budget, one that also cuts loss
-       (largest stock cut), else the largest stock cut per unit of loss added.
+    1. repair (only problems with total loss > ``limit``): :func:`_repair_scores`;
+    2. improve: :func:`_improve_scores`.
 
     Args:
-        choice: ``[G]`` start.
-        s: ``[G, V]`` normalised stock.
-        l: ``[G, V]`` normalised loss.
-        limit: ``[]`` normalised budget.
-        valid: ``[G, V]`` candidates that may be chosen.
-        max_moves: cap on rounds (static).
+        choice: ``[G, B]`` start.
+        s: ``[G, V, B]`` normalised stock.
+        l: ``[G, V, B]`` normalised loss.
+        limit: ``[B]`` normalised budget.
+        valid: ``[G, V, B]`` candidates that may be chosen.
+        max_moves: cap on rounds per problem (static).
 
     Returns:
-        ``[G]`` the polished choice (over budget only if no repair move was left).
+        ``(choice [G, B], total stock [B], total loss [B])`` of the polished choice (over
+        budget only if no repair move was left).
     """
-    s_flat, l_flat = s.ravel(), l.ravel()
-    rows = jnp.arange(s.shape[0], dtype=jnp.int32)
-
-    def body(carry):
-        c, cur_s, cur_l, phase, k = carry
-        total = jnp.sum(cur_l)
-        repair = (phase == _REPAIR) & (total > limit)
-        phase = jnp.where(phase == _REPAIR, jnp.where(repair, _REPAIR, _IMPROVE), phase)
-        ds = s - cur_s[:, None]
-        dl = l - cur_l[:, None]
-        fits = total + dl <= limit
-        # Repair: loss-cutting moves, preferring one that closes the gap. Improve:
-        # stock-cutting moves within the budget, preferring one that also cuts loss.
-        allowed = valid & jnp.where(repair, dl < 0, fits & (ds < 0))
-        first = allowed & jnp.where(repair, fits, dl <= 0)
-        ratio = ds / jnp.where(repair, jnp.where(dl < 0, -dl, 1), jnp.where(dl > 0, dl, 1))
-        # Preferred moves are ranked by stock change alone and placed below every ratio
-        # (|ds| <= 1 after normalisation, so -_PREFER * (2 - ds) lies in [-3, -1] x
-        # _PREFER and keeps their order) - one reduction instead of an any() and a select.
-        score = jnp.where(first, -_PREFER * (2 - ds), jnp.where(allowed, ratio, jnp.inf))
-        found, g, j = _best_move(score)
-        idx = g * s.shape[1] + j
-        hit = found & (rows == g)
-        c = jnp.where(hit, j.astype(c.dtype), c)
-        cur_s = jnp.where(hit, s_flat[idx], cur_s)
-        cur_l = jnp.where(hit, l_flat[idx], cur_l)
-        phase = jnp.where(found, phase, phase + 1)
-        return c, cur_s, cur_l, phase, k + 1
-
-    def cond(carry):
-        return (carry[3] < _DONE) & (carry[4] < max_moves)
-
-    init = (choice, _pick(s, choice), _pick(l, choice), jnp.int32(_REPAIR), jnp.int32(0))
-    return jax.lax.while_loop(cond, body, init)[0]
+    d = _Data(s, l, valid, limit)
+    cur_s, cur_l = _pick(s, choice), _pick(l, choice)
+    rounds = jnp.zeros(limit.shape, jnp.int32)
+    over = _group_sum(cur_l) > limit
+    m = _Moves(choice, cur_s, cur_l, rounds, live=over & (rounds < max_moves))
+    m = _greedy(m, d, _repair_scores, max_moves,
+                done=lambda d, m: _group_sum(m.loss) <= d.limit)
+    m = _greedy(m._replace(live=m.rounds < max_moves), d, _improve_scores, max_moves)
+    return m.choice, _group_sum(m.stock), _group_sum(m.loss)
 
 
 def _forward_exchange(
@@ -569,100 +696,124 @@ def _forward_exchange(
     groups stay on the path), and the cheapest combination within the budget is returned
     (``start`` if none is). This catches the typical MILP optimum that steps one large
     group back (a big stock saving) and pays for it with small steps of several others,
-    which single-move greedy cannot reach.
+    which single-move greedy cannot reach. Each state costs one pass over the candidates
+    for its move and one for its per-group cheapest deviation; the winner's candidate is
+    recovered from its row alone.
 
     Args:
-        start: ``[G]`` a Lagrangian choice (``lam_hi``'s).
-        s: ``[G, V]`` normalised stock.
-        l: ``[G, V]`` normalised loss.
-        limit: ``[]`` normalised budget.
-        valid: ``[G, V]`` candidates that may be chosen.
+        start: ``[G, B]`` a Lagrangian choice (``lam_hi``'s).
+        s: ``[G, V, B]`` normalised stock.
+        l: ``[G, V, B]`` normalised loss.
+        limit: ``[B]`` normalised budget.
+        valid: ``[G, V, B]`` candidates that may be chosen.
         steps: breakpoints to walk (static).
 
     Returns:
-        ``[G]`` the best exchange (may be over budget only if ``start`` is).
+        ``[G, B]`` the best exchange (may be over budget only if ``start`` is).
     """
-    g_count, v = s.shape
-    rows = jnp.arange(g_count, dtype=jnp.int32)
+    g_count, v, _ = s.shape
+    s_flat, l_flat = s.reshape(g_count * v, -1), l.reshape(g_count * v, -1)
+    rows = jnp.arange(g_count, dtype=jnp.int32)[:, None]
     tiny = jnp.finfo(s.dtype).tiny
+
+    def deviations(cur_s, cur_l):
+        """``[G, B]`` stock and loss of the other groups, and per group the least total
+        stock of a deviation within the budget (``inf`` if none)."""
+        base_s = _group_sum(cur_s) - cur_s
+        base_l = _group_sum(cur_l) - cur_l
+        fits = valid & (base_l[:, None] + l <= limit)
+        return base_s, base_l, jnp.min(jnp.where(fits, base_s[:, None] + s, jnp.inf), axis=1)
 
     def advance(carry, _):
         c, cur_s, cur_l = carry
         lower = valid & (l < cur_l[:, None])
         slope = jnp.where(lower, (s - cur_s[:, None]) / jnp.maximum(cur_l[:, None] - l, tiny),
                           jnp.inf)
-        per_group = jnp.min(slope, axis=1)
-        best = jnp.min(per_group)
-        g = jnp.minimum(_first_index(per_group <= best), g_count - 1)
-        tie = slope[g] <= best
-        row_l = jnp.where(tie, l[g], jnp.inf)
-        j = jnp.minimum(_first_index(tie & (row_l <= jnp.min(row_l))), v - 1)
+        g = _first_min(jnp.min(slope, axis=1))
+        # In group g, the lowest-loss candidate at the best slope.
+        row = _row(slope, g)
+        best = jnp.min(row, axis=0)
+        tie = row <= best
+        j = _first_min(jnp.where(tie, _row(l, g), jnp.inf))
         hit = (best < jnp.inf) & (rows == g)
         c = jnp.where(hit, j, c)
-        cur_s = jnp.where(hit, s[g, j], cur_s)
-        cur_l = jnp.where(hit, l[g, j], cur_l)
-        return (c, cur_s, cur_l), (c, cur_s, cur_l)
+        cur_s = jnp.where(hit, _row(s_flat, g * v + j), cur_s)
+        cur_l = jnp.where(hit, _row(l_flat, g * v + j), cur_l)
+        return (c, cur_s, cur_l), (c, *deviations(cur_s, cur_l))
 
     init = (start, _pick(s, start), _pick(l, start))
-    _, (path_c, path_s, path_l) = jax.lax.scan(advance, init, None, length=steps)
-    path_c = jnp.concatenate([start[None], path_c])  # [K + 1, G]
-    path_s = jnp.concatenate([init[1][None], path_s])
-    path_l = jnp.concatenate([init[2][None], path_l])
-    total_s = jnp.sum(path_s, axis=1)[:, None, None] - path_s[:, :, None] + s[None]
-    total_l = jnp.sum(path_l, axis=1)[:, None, None] - path_l[:, :, None] + l[None]
-    score = jnp.where(valid[None] & (total_l <= limit), total_s, jnp.inf).ravel()
-    best = jnp.min(score)
-    flat = jnp.minimum(_first_index(score <= best), score.shape[0] - 1)
-    k, g, j = flat // (g_count * v), (flat // v) % g_count, flat % v
-    choice = jnp.where(rows == g, j, path_c[k])
-    return jnp.where(best < jnp.inf, choice, start)
+    _, path = jax.lax.scan(advance, init, None, length=steps)
+    first = (start, *deviations(*init[1:]))
+    path_c, base_s, base_l, dev = (jnp.concatenate([a[None], b]) for a, b in zip(first, path))
+    dev = dev.reshape((steps + 1) * g_count, -1)  # [(K + 1) G, B], state-major
+    flat = _first_min(dev)
+    k, g = flat // g_count, flat % g_count
+    bs = _row(base_s.reshape(dev.shape), flat)
+    bl = _row(base_l.reshape(dev.shape), flat)
+    row = jnp.where(_row(valid, g) & (bl + _row(l, g) <= limit), bs + _row(s, g), jnp.inf)
+    choice = jnp.where(rows == g, _first_min(row), _row(path_c, k))
+    return jnp.where(jnp.min(row, axis=0) < jnp.inf, choice, start)
 
 
 class _Normalised(NamedTuple):
-    s: jax.Array  # [G, V] stock / stock_scale, zero where not valid
-    l: jax.Array  # [G, V] loss / loss_scale, zero where not valid
-    limit: jax.Array  # [] budget / loss_scale: what the search and moves aim for
-    accept: jax.Array  # [] limit + half the tolerance: what counts as feasible
-    valid: jax.Array  # [G, V] valid; inactive rows: only index 0 (zero stock and loss)
-    active: jax.Array  # [G]
-    stock_raw: jax.Array  # [G, V] zero where not valid
-    loss_raw: jax.Array  # [G, V] zero where not valid
+    """A problem batch cast, masked and scaled, batch first (``_batch_last`` turns the
+    candidate arrays round for the solver)."""
+
+    s: jax.Array  # [B, G, V] stock / stock_scale, zero where not valid
+    l: jax.Array  # [B, G, V] loss / loss_scale, zero where not valid
+    limit: jax.Array  # [B] budget / loss_scale: what the search and moves aim for
+    accept: jax.Array  # [B] limit + half the tolerance: what counts as feasible
+    valid: jax.Array  # [B, G, V] valid; inactive groups: only index 0 (zero stock, loss)
+    active: jax.Array  # [B, G]
+    stock_raw: jax.Array  # [B, G, V] zero where not valid
+    loss_raw: jax.Array  # [B, G, V] zero where not valid
 
 
 def _normalise(stock, loss, budget, allowed, active) -> _Normalised:
+    """Casts, masks and scales a batch-first problem (``[B, G, V]``, ``[B]``, ``[B, G]``)."""
     dtype = stock.dtype if jnp.issubdtype(stock.dtype, jnp.floating) else jnp.result_type(float)
     stock = jnp.asarray(stock, dtype)
     loss = jnp.asarray(loss, dtype)
     budget = jnp.asarray(budget, dtype)
     active = jnp.asarray(active).astype(bool)
-    valid = jnp.asarray(allowed).astype(bool) & active[:, None]
-    first = jnp.arange(stock.shape[1]) == 0
-    valid_eff = jnp.where(active[:, None], valid, first[None, :])
+    valid = jnp.asarray(allowed).astype(bool) & active[..., None]
+    first = jnp.arange(stock.shape[-1]) == 0
     stock_raw = jnp.where(valid, stock, 0)
     loss_raw = jnp.where(valid, loss, 0)
-    s_scale = jnp.max(stock_raw)
+    s_scale = jnp.max(stock_raw, axis=(1, 2))
     s_scale = jnp.where(s_scale > 0, s_scale, 1)
-    l_scale = jnp.maximum(budget, jnp.sum(jnp.max(loss_raw, axis=1)))
+    l_scale = jnp.maximum(budget, _group_sum(jnp.max(loss_raw, axis=2).T))
     l_scale = jnp.where(l_scale > 0, l_scale, 1)
     return _Normalised(
-        s=stock_raw / s_scale,
-        l=loss_raw / l_scale,
+        s=stock_raw / s_scale[:, None, None],
+        l=loss_raw / l_scale[:, None, None],
         limit=budget / l_scale,
         accept=budget / l_scale + _JAX_TOL_FRACTION * _tolerance(budget / l_scale, 1.0),
-        valid=valid_eff,
+        valid=jnp.where(active[..., None], valid, first),
         active=active,
         stock_raw=stock_raw,
         loss_raw=loss_raw,
     )
 
 
+def _batch_last(x: jax.Array) -> jax.Array:
+    """``[B, G, ...] -> [G, ..., B]``."""
+    return jnp.moveaxis(x, 0, -1)
+
+
+def _take_last(values: jax.Array, choice: jax.Array) -> jax.Array:
+    """``values[b, g, choice[b, g]]``. ``[B, G, V], [B, G] -> [B, G]``."""
+    return jnp.take_along_axis(values, choice[..., None].astype(jnp.int32), axis=-1)[..., 0]
+
+
 def _finish(n: _Normalised, choice: jax.Array, min_loss: jax.Array, status: jax.Array,
             feasible: jax.Array) -> DualResult:
-    choice = jnp.where(feasible, choice, min_loss)
+    """The result for ``[B, G]`` choices (the minimum-loss one where not ``feasible``)."""
+    choice = jnp.where(feasible[:, None], choice, min_loss)
     return DualResult(
         choice=jnp.where(n.active, choice, -1).astype(jnp.int32),
-        objective=jnp.sum(jnp.where(n.active, _pick(n.stock_raw, choice), 0)),
-        total_loss=jnp.sum(jnp.where(n.active, _pick(n.loss_raw, choice), 0)),
+        objective=_group_sum(jnp.where(n.active, _take_last(n.stock_raw, choice), 0).T),
+        total_loss=_group_sum(jnp.where(n.active, _take_last(n.loss_raw, choice), 0).T),
         feasible=feasible,
         status=status.astype(jnp.int32),
     )
@@ -670,6 +821,75 @@ def _finish(n: _Normalised, choice: jax.Array, min_loss: jax.Array, status: jax.
 
 def _default_moves(num_groups: int, max_moves: int | None) -> int:
     return 4 * num_groups + 32 if max_moves is None else int(max_moves)
+
+
+def _search(s, l, valid, limit, accept, min_loss, iters: int, exchange_steps: int,
+            moves: int) -> jax.Array:
+    """The :func:`dual_select` choice ``[G, B]`` of a normalised batch-last batch.
+
+    ``min_loss`` (``[G, B]``) is each problem's minimum-loss choice; a problem none of
+    whose starts fits its budget gets it back.
+    """
+    s_masked = jnp.where(valid, s, jnp.inf)
+    lam0 = jnp.zeros_like(limit)
+    s_lo, l_lo = _lagrange_totals(s_masked, l, lam0)
+    s_hi, l_hi = _group_sum(_pick(s, min_loss)), _group_sum(_pick(l, min_loss))
+    tiny = jnp.finfo(s.dtype).tiny
+
+    def step(carry):
+        lam_lo, s_lo, l_lo, lam_hi, s_hi, l_hi, hi_inf, last, prev, k = carry
+        # Converged once the crossing point repeats (it sits on the optimal breakpoint).
+        moving = (k < 2) | (last != prev)
+        cross = (s_hi - s_lo) / jnp.maximum(l_lo - l_hi, tiny)
+        lam = jnp.clip(cross, lam_lo, jnp.where(hi_inf, cross, lam_hi))
+        lam = jnp.minimum(lam, _LAM_MAX)  # a near-zero bracket gap must not overflow
+        s_x, l_x = _lagrange_totals(s_masked, l, lam)
+        ok = l_x <= limit
+        lo, hi = moving & ~ok, moving & ok
+        return (
+            jnp.where(lo, lam, lam_lo), jnp.where(lo, s_x, s_lo), jnp.where(lo, l_x, l_lo),
+            jnp.where(hi, lam, lam_hi), jnp.where(hi, s_x, s_hi), jnp.where(hi, l_x, l_hi),
+            hi_inf & ~hi, jnp.where(moving, lam, last), jnp.where(moving, last, prev), k + 1,
+        )
+
+    def any_moving(carry):
+        last, prev, k = carry[-3:]
+        return (k < iters) & ((k < 2) | jnp.any(last != prev))
+
+    # A feasible minimum-stock choice (lam = 0) is optimal: start the bracket closed there.
+    init = (lam0, s_lo, l_lo, lam0, s_hi, l_hi, l_lo > limit, lam0, lam0, jnp.int32(0))
+    lam_lo, _, _, lam_hi, _, _, hi_inf, _, _, _ = jax.lax.while_loop(any_moving, step, init)
+    c_hi = jnp.where(hi_inf, min_loss, _lagrange_choice(s_masked, l, lam_hi))
+    c_lo = _lagrange_choice(s_masked, l, lam_lo)
+
+    c_ex = _forward_exchange(c_hi, s, l, limit, valid, exchange_steps)
+    # Polished one after the other: each loop runs as many rounds as its slowest problem,
+    # and the exchange start needs few, so this beats one loop over the three.
+    done = [_polish(c, s, l, limit, valid, moves) for c in (c_hi, c_lo, c_ex)]
+    choices, cost, total = (jnp.stack(x) for x in zip(*done))  # [3, G, B], [3, B], [3, B]
+    fits = total <= accept
+    which = jnp.argmin(jnp.where(fits, cost, jnp.inf), axis=0)
+    return jnp.where(jnp.any(fits, axis=0), _row(choices, which), min_loss)
+
+
+def _dual_batch(stock, loss, budget, allowed, active, iters: int, exchange_steps: int,
+                max_moves: int | None) -> DualResult:
+    """:func:`dual_select` for a batch (``[B, G, V]``, ``[B]``, ``[B, G]`` leaves)."""
+    n = _normalise(stock, loss, budget, allowed, active)
+    min_loss = _lex_argmin(n.l, n.s, n.valid)
+    feasible = _group_sum(_take_last(n.l, min_loss).T) <= n.accept
+    search = functools.partial(_search, iters=iters, exchange_steps=exchange_steps,
+                               moves=_default_moves(n.s.shape[1], max_moves))
+    # Nothing to search when no problem can meet its budget. The conditional's operands
+    # are also materialised once: XLA:CPU would otherwise redo the transposes inside each
+    # of their many consumers.
+    best = jax.lax.cond(
+        jnp.any(feasible), search, lambda s, l, valid, limit, accept, start: start,
+        _batch_last(n.s), _batch_last(n.l), _batch_last(n.valid), n.limit, n.accept,
+        min_loss.T,
+    )
+    status = jnp.where(feasible, STATUS_OK, STATUS_INFEASIBLE)
+    return _finish(n, best.T, min_loss, status, feasible)
 
 
 def dual_select(
@@ -686,19 +906,19 @@ def dual_select(
     """Solves one MCKP by Lagrangian relaxation plus exchange and greedy moves (pure JAX).
 
     For a multiplier ``lam >= 0`` every group independently picks
-    ``argmin_j stock + lam * loss`` over its allowed candidates (exact ties to the lower
-    loss); total loss ``L(lam)`` is non-increasing. The smallest feasible ``lam`` is found
-    by bisection of the bracket ``[lam_lo, lam_hi]``: ``lam_lo`` infeasible (starts at 0,
-    the minimum-stock choice), ``lam_hi`` feasible (starts at infinity, the minimum-loss
-    choice). Each step splits the bracket where the two dual lines
-    ``S_lo + lam (L_lo - b)`` and ``S_hi + lam (L_hi - b)`` cross rather than at the
-    midpoint (Kelley's cutting plane on the piecewise-linear dual): the split points are
-    the data's own breakpoints, so no ``lam_max`` is needed, and the search stops as soon
-    as the crossing repeats, i.e. sits on the optimal breakpoint ``lam*`` (about 10 steps
-    for G = 20, 15 for G = 200; ``iters`` caps it). Three starts are then polished by
-    :func:`_polish` (repair to the budget if needed, then greedy stock-cutting single-group
-    moves within it, each round a vectorised argmin over all ``G x V`` moves) and the
-    cheapest feasible one is returned:
+    ``argmin_j stock + lam * loss`` over its allowed candidates (ties, up to a few units
+    in the last place, to the lower loss); total loss ``L(lam)`` is non-increasing. The
+    smallest feasible ``lam`` is found by bisection of the bracket ``[lam_lo, lam_hi]``:
+    ``lam_lo`` infeasible (starts at 0, the minimum-stock choice), ``lam_hi`` feasible
+    (starts at infinity, the minimum-loss choice). Each step splits the bracket where the
+    two dual lines ``S_lo + lam (L_lo - b)`` and ``S_hi + lam (L_hi - b)`` cross rather
+    than at the midpoint (Kelley's cutting plane on the piecewise-linear dual): the split
+    points are the data's own breakpoints, so no ``lam_max`` is needed, and the search
+    stops as soon as the crossing repeats, i.e. sits on the optimal breakpoint ``lam*``
+    (about 10 steps for G = 20, 15 for G = 200; ``iters`` caps it). Three starts are then
+    polished by :func:`_polish` (repair to the budget if needed, then greedy stock-cutting
+    single-group moves within it, each round a vectorised argmin over all ``G x V``
+    moves) and the cheapest feasible one is returned:
 
     * the feasible ``lam_hi`` choice;
     * the infeasible ``lam_lo`` choice (its neighbour across ``lam*``);
@@ -711,6 +931,8 @@ def dual_select(
     within 0.5% of the exact MILP (max 0.2-0.4%, mean ~0.03%).
 
     Works on data normalised by the problem's stock and loss scales; never NaN.
+    :func:`solve_dual` runs the same computation for a whole batch and returns the same
+    choices.
 
     Args:
         stock: ``[G, V]`` stock per candidate (>= 0).
@@ -731,55 +953,9 @@ def dual_select(
         Kelley, J. E. "The cutting-plane method for solving convex programs." Journal of
         the SIAM 8(4), 1960.
     """
-    n = _normalise(stock, loss, budget, allowed, active)
-    moves = _default_moves(stock.shape[0], max_moves)
-    min_loss = _lex_argmin(n.l, n.s, n.valid)
-    s_hi, l_hi = jnp.sum(_pick(n.s, min_loss)), jnp.sum(_pick(n.l, min_loss))
-    s_masked = jnp.where(n.valid, n.s, jnp.inf)
-    s_lo, l_lo = _lagrange_totals(s_masked, n.l, jnp.zeros((), n.s.dtype))
-    feasible = l_hi <= n.accept
-    zero_ok = l_lo <= n.limit
-    tiny = jnp.finfo(n.s.dtype).tiny
-
-    def step(carry):
-        lam_lo, s_lo, l_lo, lam_hi, s_hi, l_hi, hi_inf, last, _, k = carry
-        cross = (s_hi - s_lo) / jnp.maximum(l_lo - l_hi, tiny)
-        lam = jnp.clip(cross, lam_lo, jnp.where(hi_inf, cross, lam_hi))
-        lam = jnp.minimum(lam, _LAM_MAX)  # a near-zero bracket gap must not overflow
-        s_x, l_x = _lagrange_totals(s_masked, n.l, lam)
-        ok = l_x <= n.limit
-        return (
-            jnp.where(ok, lam_lo, lam), jnp.where(ok, s_lo, s_x), jnp.where(ok, l_lo, l_x),
-            jnp.where(ok, lam, lam_hi), jnp.where(ok, s_x, s_hi), jnp.where(ok, l_x, l_hi),
-            hi_inf & ~ok, lam, last, k + 1,
-        )
-
-    def moving(carry):
-        last, prev, k = carry[-3:]
-        # Converged once the crossing point repeats (it sits on the optimal breakpoint).
-        return (k < iters) & ((k < 2) | (last != prev))
-
-    lam0 = jnp.zeros((), n.s.dtype)
-    # A feasible minimum-stock choice (lam = 0) is optimal: start the bracket closed there.
-    init = (lam0, s_lo, l_lo, lam0, s_hi, l_hi, ~zero_ok, lam0, lam0, jnp.int32(0))
-    lam_lo, s_lo, l_lo, lam_hi, s_hi, l_hi, hi_inf, _, _, _ = jax.lax.while_loop(
-        moving, step, init
-    )
-    c_hi = _lex_argmin(n.s + jnp.where(hi_inf, 0, lam_hi) * n.l, n.l, n.valid)
-    c_hi = jnp.where(hi_inf, min_loss, c_hi)
-    c_lo = _lex_argmin(n.s + lam_lo * n.l, n.l, n.valid)
-
-    c_ex = _forward_exchange(c_hi, n.s, n.l, n.limit, n.valid, exchange_steps)
-    # Polished one after the other: each loop runs as many rounds as its slowest problem,
-    # and the exchange start needs few, so this beats one vmapped loop over the three.
-    done = jnp.stack([_polish(c, n.s, n.l, n.limit, n.valid, moves)
-                      for c in (c_hi, c_lo, c_ex)])
-    cost = jax.vmap(lambda c: jnp.sum(_pick(n.s, c)))(done)
-    fits = jax.vmap(lambda c: jnp.sum(_pick(n.l, c)))(done) <= n.accept
-    best = done[jnp.argmin(jnp.where(fits, cost, jnp.inf))]
-    best = jnp.where(jnp.any(fits), best, min_loss)
-    status = jnp.where(feasible, STATUS_OK, STATUS_INFEASIBLE)
-    return _finish(n, best, min_loss, status, feasible)
+    out = _dual_batch(*(jnp.asarray(x)[None] for x in (stock, loss, budget, allowed, active)),
+                      iters=iters, exchange_steps=exchange_steps, max_moves=max_moves)
+    return DualResult(*(x[0] for x in out))
 
 
 @functools.partial(jax.jit, static_argnames=("iters", "exchange_steps", "max_moves"))
@@ -789,10 +965,12 @@ def solve_dual(
     exchange_steps: int = 4,
     max_moves: int | None = None,
 ) -> Selection:
-    """Solves a batch with :func:`dual_select`, vmapped over ``B`` (pure JAX, jitted).
+    """Solves a batch with the :func:`dual_select` algorithm (pure JAX, jitted).
 
-    Compiled once per shape and static arguments; it composes with an outer ``jit`` or
-    ``vmap``, and ``with jax.disable_jit():`` runs it eagerly.
+    The batch runs as one problem set with its problem axis moved last (see the section
+    notes), not as a ``vmap`` of :func:`dual_select`; the results are the same. Compiled
+    once per shape and static arguments; it composes with an outer ``jit`` or ``vmap``,
+    and ``with jax.disable_jit():`` runs it eagerly.
 
     Args:
         problem: the batch (``[B, G, V]`` leaves).
@@ -803,29 +981,24 @@ def solve_dual(
     Returns:
         A :class:`Selection` of ``jax.Array`` leaves, ``solver="dual"``.
     """
-    fn = functools.partial(dual_select, iters=iters, exchange_steps=exchange_steps,
-                           max_moves=max_moves)
-    out = jax.vmap(fn)(problem.stock, problem.loss, problem.budget, problem.allowed,
-                       problem.active)
+    out = _dual_batch(problem.stock, problem.loss, problem.budget, problem.allowed,
+                      problem.active, iters=iters, exchange_steps=exchange_steps,
+                      max_moves=max_moves)
     return Selection(*out, solver="dual")
-
-
-def _polish_single(stock, loss, budget, allowed, active, start, lp_ok, max_moves: int):
-    """Rounds an LP start: repair to the budget, then improve (one problem)."""
-    n = _normalise(stock, loss, budget, allowed, active)
-    min_loss = _lex_argmin(n.l, n.s, n.valid)
-    feasible = jnp.sum(_pick(n.l, min_loss)) <= n.accept
-    start = jnp.where(n.active & lp_ok, start, min_loss)
-    c = _polish(start, n.s, n.l, n.limit, n.valid, max_moves)
-    c = jnp.where(jnp.sum(_pick(n.l, c)) <= n.accept, c, min_loss)
-    status = jnp.where(feasible, jnp.where(lp_ok, STATUS_OK, STATUS_FAILED), STATUS_INFEASIBLE)
-    return _finish(n, c, min_loss, status, feasible)
 
 
 @functools.partial(jax.jit, static_argnames=("max_moves",))
 def _polish_batch(stock, loss, budget, allowed, active, start, lp_ok, max_moves: int):
-    fn = functools.partial(_polish_single, max_moves=max_moves)
-    return jax.vmap(fn)(stock, loss, budget, allowed, active, start, lp_ok)
+    """Rounds LP starts ``[B, G]``: repair to the budget, then improve (batch first)."""
+    n = _normalise(stock, loss, budget, allowed, active)
+    min_loss = _lex_argmin(n.l, n.s, n.valid)
+    feasible = _group_sum(_take_last(n.l, min_loss).T) <= n.accept
+    start = jnp.where(n.active & lp_ok[:, None], start, min_loss)
+    c, _, total = _polish(start.T, _batch_last(n.s), _batch_last(n.l), n.limit,
+                          _batch_last(n.valid), max_moves)
+    c = jnp.where(total <= n.accept, c, min_loss.T)
+    status = jnp.where(feasible, jnp.where(lp_ok, STATUS_OK, STATUS_FAILED), STATUS_INFEASIBLE)
+    return _finish(n, c.T, min_loss, status, feasible)
 
 
 # --------------------------------------------------------------------------------------

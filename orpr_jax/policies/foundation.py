@@ -219,9 +219,12 @@ class FoundationModel(nnx.Module):
         return n
 
     def __call__(
-        self, inputs: ModelInputs, *, deterministic: bool = True
+        self, inputs: ModelInputs, *, deterministic: bool = True, detach_value: bool = False
     ) -> tuple[Float[Array, "N V"], Float[Array, " N"]]:
         """Returns ``(logits [N, V], value [N])``.
+
+        ``detach_value=True`` stops the value head's gradient at the shared encoder, so a
+        critic loss trains only the head and cannot disturb the (pretrained) policy.
 
         Raises:
             ValueError: if an input's shape does not match the config.
@@ -246,7 +249,8 @@ class FoundationModel(nnx.Module):
         for block in self.blocks:
             x = block(x, deterministic=deterministic)
         cls = self.ln_final(x[:, 0])
-        return self.policy_head(cls), self.value_head(cls)[:, 0]
+        value_in = jax.lax.stop_gradient(cls) if detach_value else cls
+        return self.policy_head(cls), self.value_head(value_in)[:, 0]
 
 
 def count_params(model: nnx.Module) -> int:

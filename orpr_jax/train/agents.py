@@ -121,6 +121,9 @@ class Agent:
         net: ``"mlp"`` or ``"foundation"`` (static).
         action: ``"inventory_days"`` or ``"order_quantity"`` (static).
         window: forecast window of the inventory-days action (static).
+        detach_critic: the foundation model's value head reads the shared encoder without
+            gradient (static): the critic's loss, large while the fresh head learns the
+            returns' scale, then cannot pull the pretrained encoder away from the policy.
         mode: what ``agent(obs, key)`` plays (static): ``"greedy"`` the argmax bin,
             ``"sample"`` a sampled bin, ``"expected"`` the expected action (the pathwise
             policy).
@@ -137,6 +140,7 @@ class Agent:
     action: str = struct.field(pytree_node=False, default="order_quantity")
     window: int = struct.field(pytree_node=False, default=28)
     mode: str = struct.field(pytree_node=False, default="greedy")
+    detach_critic: bool = struct.field(pytree_node=False, default=True)
 
     @property
     def num_bins(self) -> int:
@@ -147,9 +151,8 @@ class Agent:
         model = nnx.merge(self.graphdef, params, self.rest, copy=True)
         if self.net == "foundation":
             x = make_inputs(obs, self.alpha, self.target_turnover)
-        else:
-            x = mlp_features(obs, self.scale)
-        return model(x, deterministic=True)
+            return model(x, deterministic=True, detach_value=self.detach_critic)
+        return model(mlp_features(obs, self.scale), deterministic=True)
 
     def orders(self, obs: Observation, amount: jax.Array) -> jax.Array:
         """``[R]`` order quantities for ``amount`` (inventory days, or units) per row."""

@@ -80,7 +80,9 @@ class RLConfig:
         num_groups: service-constraint groups (``task.group`` indexes them).
         service_metric: ``"in_stock"`` or ``"fill_rate"``.
         normalize_advantages: standardise advantages per minibatch (PPO/RLOO).
-        clip_value: clip the value loss like the policy (PPO).
+        clip_value: clip the value update to ``clip_eps`` around the old value (PPO's
+            value clipping; off by default: with unnormalised returns it lets the critic
+            move only ``clip_eps`` per update).
         anneal_lr: decay the learning rate linearly to 0 over ``num_updates``.
         critic_warmup_updates: first updates that train only the value head (PPO), so a
             fresh critic on a pretrained actor does not drive the first policy steps with
@@ -97,7 +99,7 @@ class RLConfig:
     num_groups: int = 1
     service_metric: ServiceMetric = "in_stock"
     normalize_advantages: bool = True
-    clip_value: bool = True
+    clip_value: bool = False
     anneal_lr: bool = False
     critic_warmup_updates: int = 0
 
@@ -653,7 +655,9 @@ def _build(config, env, sim_params, agent, task, ref_params) -> types.SimpleName
         """``num_epochs`` passes of minibatch PPO updates over the flattened ``batch``."""
         n = batch["decide"].shape[0]
         mb = n // config.num_minibatches
-        actor_weight = (runner.update >= config.critic_warmup_updates).astype(jnp.float32)
+        warm = config.algorithm == "ppo" and config.critic_warmup_updates > 0
+        actor_weight = ((runner.update >= config.critic_warmup_updates).astype(jnp.float32)
+                        if warm else 1.0)
 
         def loss_fn(params, mbatch):
             logits, values = agent.apply(params, mbatch["obs"])

@@ -366,6 +366,21 @@ def test_dual_vmap_equals_loop(realistic):
                                    np.asarray(out["dual"].objective[b]), rtol=1e-6)
 
 
+def test_dual_breakpoint_ties_same_however_compiled():
+    # Problem 0's multiplier search ends on a breakpoint where two candidates of a group
+    # tie in exact arithmetic. XLA fuses stock + lam * loss into a multiply-add in some
+    # fusions and not in others, which used to break that tie one way in the search and
+    # the other in the choice taken from it: the single-problem compilation then
+    # returned a worse choice than the batched one.
+    problem = sel.random_problem(30, B, G, V)
+    batch = sel.solve_dual(problem)
+    single = jax.jit(sel.dual_select)
+    for b in range(B):
+        one = single(problem.stock[b], problem.loss[b], problem.budget[b],
+                     problem.allowed[b], problem.active[b])
+        np.testing.assert_array_equal(np.asarray(one.choice), np.asarray(batch.choice[b]))
+
+
 def test_dual_float64_under_x64():
     with jax.enable_x64(True):
         problem = tiny_problem(4)

@@ -62,15 +62,15 @@ class RunConfig:
     seed: int = 0
     seeds: int = 1
     data: str | None = None
-    num_skus: int = 200
+    num_skus: int = 150
     num_warehouses: int = 5
     num_days: int = 730
     model: str = "small"
-    pretrain_steps: int = 1200
+    pretrain_steps: int = 800
     pretrain_batch: int = 256
     alpha: float = 0.98
     algorithms: tuple[str, ...] = ("orpr", "ppo-scratch", "rloo", "pathwise")
-    num_updates: int = 30
+    num_updates: int = 24
     num_steps: int = 28
     num_epochs: int = 2
     num_minibatches: int = 4
@@ -78,7 +78,7 @@ class RunConfig:
     kl_coef: float = 0.05
     expert_weight: float = 0.1
     lagrange_lr: float = 0.5
-    max_train_rows: int | None = 384
+    max_train_rows: int | None = 256
     held_out_fraction: float = 0.2
     field_test: bool = True
     treatment: str = "random"

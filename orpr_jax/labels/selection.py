@@ -1485,8 +1485,8 @@ def benchmark_selection(
     t0 = time.perf_counter()
     jax.block_until_ready(dual(problem))
     out["dual_compile_s"] = time.perf_counter() - t0
-    # Timed before any cvxpy solve: the solvers' worker threads keep spinning for a while
-    # after they return and would compete with XLA's thread pool for the two cores.
+    # Timed before any cvxpy solve: timed right after them it ran at less than half its
+    # speed alone (the solvers' worker threads still competing for the cores, we think).
     fast = dual(problem)
     t_dual = _median_time(lambda: jax.block_until_ready(dual(problem)), reps)
     out["dual_solves_per_s"] = B / t_dual

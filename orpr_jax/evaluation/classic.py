@@ -109,6 +109,21 @@ def classic_case(lead_time: int, penalty: float, key: jax.Array,
     return out
 
 
+def markdown_table(cases: list[dict]) -> str:
+    """The README table of :func:`classic_case` results: cost gap to the optimum, in %."""
+    algs = list(cases[0]["algorithms"]) if cases else []
+    head = ("| L | p | optimum | best base-stock | " + " | ".join(algs) + " |\n"
+            + "|---:|---:|---:|---:|" + "---:|" * len(algs))
+    lines = [head]
+    for c in cases:
+        cells = [f"{c['algorithms'][a]['gap_pct']:+.2f}% ± {c['algorithms'][a]['gap_se_pct']:.2f}"
+                 for a in algs]
+        lines.append(f"| {c['lead_time']} | {c['penalty']:g} | {c['optimum']:.4f} | "
+                     f"{c['best_base_stock']['cost']:.4f} ({c['best_base_stock']['gap_pct']:+.2f}%)"
+                     f" | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Trains PPO, RLOO and pathwise on the classic cases; prints and saves the table."""
     import argparse
@@ -121,7 +136,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--penalties", default=",".join(map(str, CLASSIC_PENALTIES)))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="tiny budget (smoke test)")
+    parser.add_argument("--render", type=Path, default=None,
+                        help="print the markdown table of a saved --json file and exit")
     args = parser.parse_args(argv)
+    if args.render is not None:
+        print(markdown_table(json.loads(args.render.read_text())["cases"]))
+        return 0
     s = ClassicSettings()
     if args.quick:
         s = ClassicSettings(train_rows=64, updates=(("pathwise", 20), ("ppo", 20), ("rloo", 10)),

@@ -70,6 +70,7 @@ class AlignSettings:
             (a fixed random subset; all rows when None).
         critic_warmup_fraction: share of the PPO updates that first train only the fresh
             value head of the pretrained model.
+        clip_value: PPO's value clipping (off here, as in the recorded H200 run).
     """
 
     num_updates: int = 40
@@ -89,6 +90,7 @@ class AlignSettings:
     safety_days_expert: float = 2.0
     max_train_rows: int | None = 512
     critic_warmup_fraction: float = 0.1
+    clip_value: bool = False
 
 
 @dataclasses.dataclass
@@ -251,7 +253,8 @@ def align_and_compare(
         cfg = RLConfig(algorithm=algorithm, num_updates=s.num_updates, num_steps=s.num_steps,
                        num_epochs=s.num_epochs, num_minibatches=s.num_minibatches,
                        rloo_k=s.rloo_k, num_groups=num_groups,
-                       critic_warmup_updates=int(s.critic_warmup_fraction * s.num_updates))
+                       critic_warmup_updates=int(s.critic_warmup_fraction * s.num_updates),
+                       clip_value=s.clip_value)
         t0 = time.perf_counter()
         out = fit(cfg, env_tr, p_tr, agent, _hparams(s, not from_pretrained, service_target),
                   jax.random.fold_in(align_key, i), run_dir / "align" / name, task=task,

@@ -81,8 +81,9 @@ class RLConfig:
         service_metric: ``"in_stock"`` or ``"fill_rate"``.
         normalize_advantages: standardise advantages per minibatch (PPO/RLOO).
         clip_value: clip the value update to ``clip_eps`` around the old value (PPO's
-            value clipping; off by default: with unnormalised returns it lets the critic
-            move only ``clip_eps`` per update).
+            value clipping). It slows a critic whose returns are large, but without it the
+            critic's large early gradients dominate the global-norm clip and starve the
+            actor (on the classic lost-sales model PPO diverged without it in our runs).
         anneal_lr: decay the learning rate linearly to 0 over ``num_updates``.
         critic_warmup_updates: first updates that train only the value head (PPO), so a
             fresh critic on a pretrained actor does not drive the first policy steps with
@@ -99,7 +100,7 @@ class RLConfig:
     num_groups: int = 1
     service_metric: ServiceMetric = "in_stock"
     normalize_advantages: bool = True
-    clip_value: bool = False
+    clip_value: bool = True
     anneal_lr: bool = False
     critic_warmup_updates: int = 0
 

@@ -94,9 +94,9 @@ class RunConfig:
         def is_int(x, low):
             return isinstance(x, int) and not isinstance(x, bool) and x >= low
 
-        def is_num(x, lo, hi):
+        def is_num(x, lo, hi, closed=False):
             return (isinstance(x, (int, float)) and not isinstance(x, bool)
-                    and math.isfinite(x) and lo < x <= hi)
+                    and math.isfinite(x) and (x >= lo if closed else x > lo) and x <= hi)
 
         need("preset", self.preset in PRESETS, f"one of {sorted(PRESETS)}")
         for name, low in (("seed", 0), ("seeds", 1), ("num_skus", 1), ("num_warehouses", 1),
@@ -107,9 +107,9 @@ class RunConfig:
         need("model", self.model in ("small", "default"), "'small' or 'default'")
         need("alpha", is_num(self.alpha, 0.0, 1.0), "a number in (0, 1]")
         need("learning_rate", is_num(self.learning_rate, 0.0, 1.0), "a number in (0, 1]")
-        need("kl_coef", is_num(self.kl_coef, -1e-12, 1e6), "a number >= 0")
-        need("expert_weight", is_num(self.expert_weight, -1e-12, 1e6), "a number >= 0")
-        need("lagrange_lr", is_num(self.lagrange_lr, -1e-12, 1e6), "a number >= 0")
+        need("kl_coef", is_num(self.kl_coef, 0.0, 1e6, closed=True), "a number in [0, 1e6]")
+        need("expert_weight", is_num(self.expert_weight, 0.0, 1e6, closed=True), "a number in [0, 1e6]")
+        need("lagrange_lr", is_num(self.lagrange_lr, 0.0, 1e6, closed=True), "a number in [0, 1e6]")
         need("held_out_fraction", is_num(self.held_out_fraction, 0.0, 0.9),
              "a number in (0, 0.9]")
         need("max_train_rows", self.max_train_rows is None or is_int(self.max_train_rows, 1),

@@ -22,6 +22,7 @@ def test_config_round_trip_and_overrides(tmp_path):
         (["run", "--preset", "huge"], "preset='huge'"),
         (["run", "--set", "num_updates=0"], "num_updates=0"),
         (["run", "--set", "alpha=1.5"], "alpha=1.5"),
+        (["run", "--set", "kl_coef=-0.1"], "kl_coef=-0.1"),
         (["run", "--set", "colour=red"], "unknown config key 'colour'"),
         (["run", "--set", "algorithms=orpr,a2c"], "algorithms="),
         (["run", "--set", "oops"], "KEY=VALUE"),

@@ -19,21 +19,27 @@ import time
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
 from orpr_jax.data.dataset import InventoryData, env_from_data
 from orpr_jax.evaluation.heuristics import HeuristicResult, evaluated, tune_base_stock
-from orpr_jax.evaluation.or_policy import SAFETY_GRID
+from orpr_jax.evaluation.or_policy import label_policy, tune_incumbent
 from orpr_jax.labels.labeller import LabelConfig, label_decisions
-from orpr_jax.policies import BaseStock, IncumbentRule, LabelPolicy, grid_search
+from orpr_jax.policies import BaseStock
 from orpr_jax.policies.foundation import FoundationModel
 from orpr_jax.sim.rollout import evaluate
 from orpr_jax.train.agents import make_foundation_agent
 from orpr_jax.train.loop import fit
 from orpr_jax.train.pretrain import PretrainConfig
-from orpr_jax.train.rl import HParams, RLConfig, make_task, promotion_expert_bins
+from orpr_jax.train.rl import (
+    HParams,
+    RLConfig,
+    Task,
+    estimate_uplift,
+    make_task,
+    promotion_expert_bins,
+)
 
 #: The compared learned policies: name -> (algorithm, starts from the pretrained model).
 ALGORITHMS = {
@@ -118,6 +124,24 @@ class AlignReport:
     seconds: float
 
 
+def alignment_task(d_seen: InventoryData, p_tr, values, train: tuple[int, int],
+                   safety_days_expert: float) -> Task:
+    """The alignment objective's per-row data: in-stock constraints per category and the
+    promotion expert (uplift-adjusted lead time + review + ``safety_days_expert`` days;
+    the uplift from the row table, or estimated on ``train`` when the data lacks it)."""
+    categories = np.asarray(p_tr.category, np.int64)
+    lead = np.asarray(d_seen.rows["lead_time_mean"], np.float64)
+    review = np.asarray(d_seen.rows["review_period"], np.float64)
+    if "promo_uplift" in d_seen.rows:
+        uplift = np.asarray(d_seen.rows["promo_uplift"], np.float64)
+    else:
+        period = slice(train[0], train[0] + train[1])
+        uplift = estimate_uplift(d_seen.demand[period], d_seen.promo[period], group=categories)
+    expert = promotion_expert_bins(p_tr, values, lead + review + safety_days_expert,
+                                   uplift=uplift)
+    return make_task(p_tr, len(categories), group=categories, expert_bins=expert)
+
+
 def _hparams(s: AlignSettings, scratch: bool, service_target: float) -> HParams:
     return HParams.create(
         learning_rate=s.scratch_learning_rate if scratch else s.learning_rate,
@@ -200,27 +224,13 @@ def align_and_compare(
     d_held = data.select_rows(stage.held)
     env_ht, p_ht = env_from_data(d_held, start=train[0], num_days=train[1])
     env_te, p_te = env_from_data(d_held, start=test[0], num_days=test[1])
-    safety, _ = grid_search(env_ht, p_ht, lambda x: IncumbentRule(safety_days=x, window=lc.window),
-                            jnp.asarray(SAFETY_GRID, jnp.float32), tune_key, train[1],
-                            warmup_days, per_row=False)
-    incumbent = IncumbentRule(safety_days=safety, window=lc.window)
+    incumbent = tune_incumbent(env_ht, p_ht, train, tune_key, warmup_days, lc.window)
+    safety = incumbent.safety_days
     inc_train = evaluate(env_tr, p_tr, incumbent, tune_key, train[1], warmup_days)
     service_target = float(min(float(inc_train["in_stock_rate"]) + s.service_margin, 1.0))
 
-    # Per-category in-stock constraints and promotion expert guidance.
-    categories = np.asarray(p_tr.category, np.int64)
-    lead = np.asarray(d_seen.rows["lead_time_mean"], np.float64)
-    review = np.asarray(d_seen.rows["review_period"], np.float64)
-    uplift = np.asarray(d_seen.rows["promo_uplift"], np.float64) if (
-        "promo_uplift" in d_seen.rows) else None
-    if uplift is None:
-        from orpr_jax.train.rl import estimate_uplift
-        period = slice(train[0], train[0] + train[1])
-        uplift = estimate_uplift(d_seen.demand[period], d_seen.promo[period], group=categories)
-    expert = promotion_expert_bins(p_tr, values, lead + review + s.safety_days_expert,
-                                   uplift=uplift)
-    task = make_task(p_tr, env_tr.num_rows, group=categories, expert_bins=expert)
-    num_groups = int(categories.max()) + 1
+    task = alignment_task(d_seen, p_tr, values, train, s.safety_days_expert)
+    num_groups = int(np.max(np.asarray(task.group))) + 1
 
     results: list[HeuristicResult] = []
     policies: dict[str, object] = {}
@@ -233,10 +243,8 @@ def align_and_compare(
     run(f"incumbent rule (L + R + {float(safety):g} days)", incumbent)
     best_level = tune_base_stock(d_held, env_ht, p_ht, train, tune_key, warmup_days)
     run("base-stock (tuned per row)", BaseStock(best_level))
-    or_labels = label_decisions(env_te, p_te, label_key, lc)
     run("OR policy (hindsight labels, the teacher)",
-        LabelPolicy(v=jnp.asarray(or_labels.v), days=jnp.asarray(or_labels.days),
-                    window=lc.window))
+        label_policy(label_decisions(env_te, p_te, label_key, lc), lc.window))
     pretrained = make_foundation_agent(stage.result.model, values, alpha=lc.alpha,
                                        window=lc.window)
     run(f"pretrained ({preset})", pretrained)

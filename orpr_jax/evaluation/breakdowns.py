@@ -69,7 +69,7 @@ def write_run_report(rep, results: dict, config, data, test: tuple[int, int], ou
     cat_index = held.category_index()
     names = held.categories
     promo = held.promo[test[0]: test[0] + test[1]]
-    example_rows = list(np.argsort(-held.demand[test[0]: sum(test)].mean(axis=0))[:3:1])
+    example_rows = list(np.argsort(-held.demand[test[0]: sum(test)].mean(axis=0))[:3])
     for name, policy in shown.items():
         _, outcomes, _ = rollout(env_te, p_te, policy, key, test[1])
         outcomes = jax.tree.map(np.asarray, outcomes)

@@ -12,11 +12,11 @@ import jax
 import numpy as np
 
 from orpr_jax.data.dataset import InventoryData, env_from_data
-from orpr_jax.evaluation.alignment import AlignSettings
+from orpr_jax.evaluation.alignment import AlignSettings, alignment_task
 from orpr_jax.train.agents import make_foundation_agent
 from orpr_jax.train.loop import fit
 from orpr_jax.train.pretrain import PretrainConfig
-from orpr_jax.train.rl import HParams, RLConfig, make_task, promotion_expert_bins
+from orpr_jax.train.rl import HParams, RLConfig
 
 
 def expert_guidance_effect(
@@ -53,14 +53,7 @@ def expert_guidance_effect(
     seen = stage.seen[: s.max_train_rows] if s.max_train_rows else stage.seen
     d_seen = data.select_rows(seen)
     env_tr, p_tr = env_from_data(d_seen, start=train[0], num_days=train[1])
-    lead = np.asarray(d_seen.rows["lead_time_mean"], np.float64)
-    review = np.asarray(d_seen.rows["review_period"], np.float64)
-    uplift = (np.asarray(d_seen.rows["promo_uplift"], np.float64)
-              if "promo_uplift" in d_seen.rows else None)
-    expert = promotion_expert_bins(p_tr, values, lead + review + s.safety_days_expert,
-                                   uplift=uplift)
-    categories = np.asarray(p_tr.category, np.int64)
-    task = make_task(p_tr, env_tr.num_rows, group=categories, expert_bins=expert)
+    task = alignment_task(d_seen, p_tr, values, train, s.safety_days_expert)
     d_held = data.select_rows(stage.held)
     env_te, p_te = env_from_data(d_held, start=test[0], num_days=test[1])
     promo = d_held.promo[test[0]: test[0] + test[1]]
@@ -70,7 +63,7 @@ def expert_guidance_effect(
     for w in weights:
         cfg = RLConfig(algorithm=algorithm, num_updates=s.num_updates, num_steps=s.num_steps,
                        num_epochs=s.num_epochs, num_minibatches=s.num_minibatches,
-                       rloo_k=s.rloo_k, num_groups=int(categories.max()) + 1)
+                       rloo_k=s.rloo_k, num_groups=int(np.max(np.asarray(task.group))) + 1)
         hp = HParams.create(learning_rate=s.learning_rate, kl_coef=s.kl_coef,
                             expert_weight=w, lagrange_lr=0.0)
         res = fit(cfg, env_tr, p_tr, pretrained, hp, jax.random.fold_in(key, 7),

@@ -17,6 +17,22 @@ from orpr_jax.policies import BaseStock, IncumbentRule, LabelPolicy, grid_search
 SAFETY_GRID = tuple(float(x) for x in range(-3, 15))
 
 
+def tune_incumbent(env, params, period: tuple[int, int], key, warmup_days: int,
+                   window: int = 28) -> IncumbentRule:
+    """The incumbent rule with its one safety-days value (from :data:`SAFETY_GRID`) tuned
+    on ``period`` (the env's days)."""
+    safety, _ = grid_search(
+        env, params, lambda s: IncumbentRule(safety_days=s, window=window),
+        jnp.asarray(SAFETY_GRID, jnp.float32), key, period[1], warmup_days, per_row=False,
+    )
+    return IncumbentRule(safety_days=safety, window=window)
+
+
+def label_policy(labels: LabelSet, window: int = 28) -> LabelPolicy:
+    """The OR policy: plays a label set's inventory days from each decision date on."""
+    return LabelPolicy(v=jnp.asarray(labels.v), days=jnp.asarray(labels.days), window=window)
+
+
 def compare_or_policy(
     data: InventoryData,
     train: tuple[int, int],
@@ -67,19 +83,14 @@ def compare_or_policy(
     run("base-stock (tuned per row)", BaseStock(best_level), time.perf_counter() - t0)
 
     t0 = time.perf_counter()
-    safety, _ = grid_search(
-        env_tr, p_tr, lambda s: IncumbentRule(safety_days=s, window=window),
-        jnp.asarray(SAFETY_GRID, jnp.float32), tune_key, train[1], warmup_days, per_row=False,
-    )
-    run(f"incumbent rule (L + R + {float(safety):g} days)",
-        IncumbentRule(safety_days=safety, window=window), time.perf_counter() - t0)
+    incumbent = tune_incumbent(env_tr, p_tr, train, tune_key, warmup_days, window)
+    run(f"incumbent rule (L + R + {float(incumbent.safety_days):g} days)", incumbent,
+        time.perf_counter() - t0)
 
     all_labels = {}
     for name, lc in label_configs.items():
         t0 = time.perf_counter()
         labels = label_decisions(env_te, p_te, label_key, lc)
-        policy = LabelPolicy(v=jnp.asarray(labels.v), days=jnp.asarray(labels.days),
-                             window=lc.window)
-        run(name, policy, time.perf_counter() - t0)
+        run(name, label_policy(labels, lc.window), time.perf_counter() - t0)
         all_labels[name] = labels
     return results, all_labels

@@ -18,9 +18,10 @@ import numpy as np
 
 from orpr_jax.data.dataset import InventoryData, env_from_data
 from orpr_jax.evaluation.heuristics import HeuristicResult, evaluated, tune_base_stock
+from orpr_jax.evaluation.or_policy import label_policy
 from orpr_jax.labels.dataset import cached_labels
 from orpr_jax.labels.labeller import LabelConfig, label_decisions
-from orpr_jax.policies import BaseStock, LabelPolicy
+from orpr_jax.policies import BaseStock
 from orpr_jax.policies.features import inputs_from_labels
 from orpr_jax.policies.foundation import (
     FoundationConfig,
@@ -191,9 +192,7 @@ def pretrain_and_compare(
     best_level = tune_base_stock(d_held, env_ht, p_ht, train, tune_key, warmup_days)
     run("base-stock (tuned per row)", BaseStock(best_level))
     or_labels = label_decisions(env_te, p_te, label_key, lc)
-    run("OR policy (hindsight labels, the teacher)",
-        LabelPolicy(v=jnp.asarray(or_labels.v), days=jnp.asarray(or_labels.days),
-                    window=lc.window))
+    run("OR policy (hindsight labels, the teacher)", label_policy(or_labels, lc.window))
     v_values = jnp.asarray(lc.candidates)
     model = result.model
     run(f"pretrained foundation model ({preset}, argmax bin)",

@@ -30,6 +30,7 @@ from jaxtyping import Array, Float, Int
 
 from orpr_jax.policies.features import make_inputs
 from orpr_jax.policies.foundation import FoundationModel
+from orpr_jax.policies.heuristics import InventoryDays
 from orpr_jax.sim.types import Observation
 
 ActionKind = Literal["inventory_days", "order_quantity"]
@@ -158,8 +159,7 @@ class Agent:
         """``[R]`` order quantities for ``amount`` (inventory days, or units) per row."""
         if self.action == "order_quantity":
             return jnp.maximum(amount, 0.0)
-        forecast = obs.sales_history[:, -self.window:].mean(axis=1)
-        return jnp.maximum(amount * forecast - obs.inventory_position, 0.0)
+        return InventoryDays(v=amount, window=self.window)(obs, None)
 
     def orders_of_bins(self, obs: Observation, bins: Int[Array, " R"]) -> jax.Array:
         return self.orders(obs, self.values[bins])

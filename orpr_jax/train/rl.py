@@ -123,20 +123,21 @@ class RLConfig:
                              "expected a finite number > 0")
 
 
-_HPARAM_RANGES: dict[str, tuple[float, float, str]] = {
-    "learning_rate": (0.0, 1.0, "(0, 1]"),
-    "clip_eps": (0.0, 10.0, "(0, 10]"),
-    "ent_coef": (-1.0, 100.0, "[0, 100]"),
-    "vf_coef": (-1.0, 100.0, "[0, 100]"),
-    "kl_coef": (-1.0, 1e6, "[0, 1e6]"),
-    "gamma": (0.0, 1.0, "(0, 1]"),
-    "gae_lambda": (-1.0, 1.0, "[0, 1]"),
-    "cost_weight": (-1.0, 1e6, "[0, 1e6]"),
-    "turnover_weight": (-1.0, 1e6, "[0, 1e6]"),
-    "expert_weight": (-1.0, 1e6, "[0, 1e6]"),
-    "lagrange_lr": (-1.0, 1e6, "[0, 1e6]"),
-    "service_target": (-1.0, 1.0, "[0, 1]"),
-    "target_turnover": (0.0, 1e4, "(0, 1e4]"),
+#: Allowed range of each HParams field: (low, low included, high); high is included.
+_HPARAM_RANGES: dict[str, tuple[float, bool, float]] = {
+    "learning_rate": (0.0, False, 1.0),
+    "clip_eps": (0.0, False, 10.0),
+    "ent_coef": (0.0, True, 100.0),
+    "vf_coef": (0.0, True, 100.0),
+    "kl_coef": (0.0, True, 1e6),
+    "gamma": (0.0, False, 1.0),
+    "gae_lambda": (0.0, True, 1.0),
+    "cost_weight": (0.0, True, 1e6),
+    "turnover_weight": (0.0, True, 1e6),
+    "expert_weight": (0.0, True, 1e6),
+    "lagrange_lr": (0.0, True, 1e6),
+    "service_target": (0.0, True, 1.0),
+    "target_turnover": (0.0, False, 1e4),
 }
 
 
@@ -186,11 +187,12 @@ class HParams:
         values = dict(locals())
         values.pop("cls")
         for name, value in values.items():
-            lo, hi, text = _HPARAM_RANGES[name]
+            lo, closed, hi = _HPARAM_RANGES[name]
             x = float(value)
-            if not math.isfinite(x) or not (lo < x <= hi):
+            above = x >= lo if closed else x > lo
+            if not (math.isfinite(x) and above and x <= hi):
                 raise ValueError(f"{name}={value!r} is not allowed; expected a finite "
-                                 f"number in {text}")
+                                 f"number in {'[' if closed else '('}{lo:g}, {hi:g}]")
         return cls(**{k: jnp.asarray(v, jnp.float32) for k, v in values.items()})
 
 
@@ -491,12 +493,12 @@ def _set_lr(opt_state, lr):
     return (clip_state, adam_state._replace(hyperparams=hyper))
 
 
-def _group_rates(served, weight, group, num_groups):
-    """Mean of ``served`` per group (``[G]``) over ``[..., R]`` entries weighted by ``weight``."""
-    s = jnp.reshape(served * weight, (-1, served.shape[-1])).sum(axis=0)
-    w = jnp.reshape(weight * jnp.ones_like(served), (-1, served.shape[-1])).sum(axis=0)
-    num = jax.ops.segment_sum(s, group, num_groups)
-    den = jax.ops.segment_sum(w, group, num_groups)
+def _group_rates(served, group, num_groups):
+    """Mean of ``served`` (``[..., R]``) per group (``[G]``; 1 for an empty group)."""
+    per_row = jnp.reshape(served, (-1, served.shape[-1]))
+    num = jax.ops.segment_sum(per_row.sum(axis=0), group, num_groups)
+    den = jax.ops.segment_sum(jnp.full(per_row.shape[1:], float(per_row.shape[0])), group,
+                              num_groups)
     return jnp.where(den > 0, num / jnp.maximum(den, 1e-9), 1.0)
 
 
@@ -691,22 +693,25 @@ def _build(config, env, sim_params, agent, task, ref_params) -> types.SimpleName
     def flatten(tree):
         return jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), tree)
 
-    def dual_ascent(lagrange, served, decide_weight, hp):
-        rates = _group_rates(served, decide_weight, task.group, config.num_groups)
+    def dual_ascent(lagrange, served, hp):
+        rates = _group_rates(served, task.group, config.num_groups)
         new = jnp.maximum(lagrange + hp.lagrange_lr * (hp.service_target - rates), 0.0)
         return new, rates
 
-    def rollout_metrics(traj, lagrange, rates):
-        demand = traj.demand.sum()
+    def rollout_metrics(reward, cost, served, demand, sales, lagrange, rates):
+        total = demand.sum()
         return {
-            "reward": traj.reward.mean(),
-            "cost_per_row_day": traj.cost.mean(),
-            "service": traj.served.mean(),
-            "fill_rate": jnp.where(demand > 0, traj.sales.sum() / jnp.maximum(demand, 1e-9),
-                                   1.0),
+            "reward": reward.mean(),
+            "cost_per_row_day": cost.mean(),
+            "service": served.mean(),
+            "fill_rate": jnp.where(total > 0, sales.sum() / jnp.maximum(total, 1e-9), 1.0),
             "lagrange_mean": lagrange.mean(),
             "service_rate_min": rates.min(),
         }
+
+    def traj_metrics(traj, lagrange, rates):
+        return rollout_metrics(traj.reward, traj.cost, traj.served, traj.demand, traj.sales,
+                               lagrange, rates)
 
     def ppo_keys(runner: Runner):
         """``(next key, [T] policy keys, [T] step keys, epoch key)`` of a PPO update."""
@@ -730,8 +735,8 @@ def _build(config, env, sim_params, agent, task, ref_params) -> types.SimpleName
                  "value": traj.value, "advantage": adv, "return": ret,
                  "ref_logits": traj.ref_logits, "decide": traj.decide, "expert": traj.expert}
         params, opt_state, terms = sgd(runner, flatten(batch), hp, ekey)
-        lagrange, rates = dual_ascent(runner.lagrange, traj.served, 1.0, hp)
-        metrics = {**rollout_metrics(traj, runner.lagrange, rates), **terms}
+        lagrange, rates = dual_ascent(runner.lagrange, traj.served, hp)
+        metrics = {**traj_metrics(traj, runner.lagrange, rates), **terms}
         return Runner(params=params, opt_state=opt_state, env_state=state, obs=obs, key=key,
                       lagrange=lagrange, update=runner.update + 1), metrics
 
@@ -753,8 +758,8 @@ def _build(config, env, sim_params, agent, task, ref_params) -> types.SimpleName
                  "ref_logits": traj.ref_logits, "decide": traj.decide, "expert": traj.expert}
         flat = jax.tree.map(lambda x: x.reshape((-1,) + x.shape[3:]), batch)
         params, opt_state, terms = sgd(runner, flat, hp, ekey)
-        lagrange, rates = dual_ascent(runner.lagrange, traj.served, 1.0, hp)
-        metrics = {**rollout_metrics(traj, runner.lagrange, rates), **terms}
+        lagrange, rates = dual_ascent(runner.lagrange, traj.served, hp)
+        metrics = {**traj_metrics(traj, runner.lagrange, rates), **terms}
         first = lambda x: x[0]  # noqa: E731  the run continues along copy 0
         return Runner(params=params, opt_state=opt_state,
                       env_state=jax.tree.map(first, states), obs=jax.tree.map(first, obss),
@@ -795,13 +800,9 @@ def _build(config, env, sim_params, agent, task, ref_params) -> types.SimpleName
         state, obs, reward, served, kl_m, ce_m, cost, demand, sales = aux
         updates, opt_state = _tx_update(tx, grads, opt_state, runner.params)
         params = optax.apply_updates(runner.params, updates)
-        lagrange, rates = dual_ascent(runner.lagrange, served, 1.0, hp)
-        total_demand = demand.sum()
+        lagrange, rates = dual_ascent(runner.lagrange, served, hp)
         metrics = {
-            "reward": reward.mean(), "cost_per_row_day": cost.mean(), "service": served.mean(),
-            "fill_rate": jnp.where(total_demand > 0,
-                                   sales.sum() / jnp.maximum(total_demand, 1e-9), 1.0),
-            "lagrange_mean": runner.lagrange.mean(), "service_rate_min": rates.min(),
+            **rollout_metrics(reward, cost, served, demand, sales, runner.lagrange, rates),
             "loss": loss, "kl_ref": kl_m, "expert_ce": ce_m,
             "grad_norm": optax.tree.norm(grads),
         }

@@ -244,6 +244,8 @@ def test_non_finite_loss_stops_and_keeps_last_checkpoint(tmp_path):
     [
         (lambda: HParams.create(turnover_weight=float("nan")), "turnover_weight=nan"),
         (lambda: HParams.create(gamma=1.5), "gamma=1.5"),
+        (lambda: HParams.create(ent_coef=-0.5), r"ent_coef=-0.5 .* \[0, 100\]"),
+        (lambda: HParams.create(learning_rate=0.0), r"learning_rate=0.0 .* \(0, 1\]"),
         (lambda: RLConfig(num_steps=0), "num_steps"),
         (lambda: RLConfig(algorithm="a2c"), "algorithm='a2c'"),
         (lambda: RLConfig(rloo_k=1), "rloo_k"),

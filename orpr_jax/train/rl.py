@@ -88,6 +88,13 @@ class RLConfig:
         critic_warmup_updates: first updates that train only the value head (PPO), so a
             fresh critic on a pretrained actor does not drive the first policy steps with
             noise.
+        normalize_values: the critic predicts returns standardised by running statistics
+            (PPO; the value normalisation of MAPPO, Yu et al. 2022): targets are
+            ``(return - mean) / std`` with a debiased moving average over updates
+            (``value_norm_decay``), and GAE reads the de-standardised values. The value loss
+            stays O(1) whatever the returns' scale, so it neither dominates the global-norm
+            clip nor needs a scale-specific ``vf_coef``.
+        value_norm_decay: decay per update of the running return statistics.
     """
 
     algorithm: Algorithm = "ppo"
@@ -103,6 +110,8 @@ class RLConfig:
     clip_value: bool = True
     anneal_lr: bool = False
     critic_warmup_updates: int = 0
+    normalize_values: bool = True
+    value_norm_decay: float = 0.99
 
     def __post_init__(self) -> None:
         if self.algorithm not in ("ppo", "rloo", "pathwise"):
@@ -118,6 +127,9 @@ class RLConfig:
         check_int("rloo_k", self.rloo_k, 2)
         check_int("num_groups", self.num_groups, 1)
         check_int("critic_warmup_updates", self.critic_warmup_updates, 0)
+        if not (math.isfinite(self.value_norm_decay) and 0.0 <= self.value_norm_decay < 1.0):
+            raise ValueError(f"value_norm_decay={self.value_norm_decay!r} is not allowed; "
+                             "expected a number in [0, 1)")
         if not (math.isfinite(self.max_grad_norm) and self.max_grad_norm > 0):
             raise ValueError(f"max_grad_norm={self.max_grad_norm!r} is not allowed; "
                              "expected a finite number > 0")
@@ -301,6 +313,39 @@ def estimate_uplift(demand, promo, *, group=None) -> np.ndarray:
 
 
 @struct.dataclass
+class ValueStats:
+    """Running statistics of the returns (debiased moving averages; a pytree).
+
+    ``mean = m1 / weight`` and ``var = m2 / weight - mean^2`` once ``weight > 0``; before
+    the first update they are 0 and 1 (the critic's raw output is the value).
+    """
+
+    m1: jax.Array
+    m2: jax.Array
+    weight: jax.Array
+
+    @classmethod
+    def create(cls) -> ValueStats:
+        z = jnp.zeros((), jnp.float32)
+        return cls(m1=z, m2=z, weight=z)
+
+    def mean_std(self) -> tuple[jax.Array, jax.Array]:
+        w = jnp.maximum(self.weight, 1e-12)
+        mean = jnp.where(self.weight > 0, self.m1 / w, 0.0)
+        var = jnp.where(self.weight > 0, self.m2 / w - mean ** 2, 1.0)
+        return mean, jnp.sqrt(jnp.maximum(var, 1e-4))
+
+    def updated(self, x: jax.Array, mask: jax.Array, decay: float) -> ValueStats:
+        """The statistics after one batch ``x`` (entries where ``mask > 0``)."""
+        n = jnp.maximum(mask.sum(), 1.0)
+        mean = (x * mask).sum() / n
+        sq = (x ** 2 * mask).sum() / n
+        return ValueStats(m1=decay * self.m1 + (1 - decay) * mean,
+                          m2=decay * self.m2 + (1 - decay) * sq,
+                          weight=decay * self.weight + (1 - decay))
+
+
+@struct.dataclass
 class Runner:
     """Everything one training run carries from update to update (a pytree)."""
 
@@ -311,6 +356,7 @@ class Runner:
     key: jax.Array
     lagrange: jax.Array
     update: jax.Array
+    value_stats: ValueStats
 
 
 @struct.dataclass
@@ -604,7 +650,7 @@ def _build(config, env, sim_params, agent, task, ref_params) -> types.SimpleName
         opt_state = _set_lr(tx.init(agent.params), hp.learning_rate)
         return Runner(params=agent.params, opt_state=opt_state, env_state=state, obs=obs,
                       key=key, lagrange=jnp.zeros((config.num_groups,), jnp.float32),
-                      update=jnp.zeros((), jnp.int32))
+                      update=jnp.zeros((), jnp.int32), value_stats=ValueStats.create())
 
     def lr_at(runner: Runner, hp: HParams) -> jax.Array:
         if not config.anneal_lr:
@@ -728,17 +774,28 @@ def _build(config, env, sim_params, agent, task, ref_params) -> types.SimpleName
     def ppo_learn(runner: Runner, state, obs, traj: Transition, key, ekey, hp: HParams):
         """The learning half of a PPO update, given the rollout's ``[T, R]`` transitions."""
         runner = runner.replace(opt_state=_set_lr(runner.opt_state, lr_at(runner, hp)))
-        last_value = value_of(runner.params, obs)
-        adv, ret = smdp_gae(traj.reward, traj.value, traj.decide, last_value, hp.gamma,
+        stats = runner.value_stats
+        mean, std = stats.mean_std()
+        # The critic's outputs are standardised returns when normalize_values is on.
+        denorm = (lambda v: v * std + mean) if config.normalize_values else (lambda v: v)  # noqa: E731
+        values = denorm(traj.value)
+        last_value = denorm(value_of(runner.params, obs))
+        adv, ret = smdp_gae(traj.reward, values, traj.decide, last_value, hp.gamma,
                             hp.gae_lambda)
+        old_value, target = traj.value, ret
+        if config.normalize_values:
+            stats = stats.updated(ret, traj.decide, config.value_norm_decay)
+            mean, std = stats.mean_std()
+            old_value, target = (values - mean) / std, (ret - mean) / std
         batch = {"obs": traj.obs, "action": traj.action, "log_prob": traj.log_prob,
-                 "value": traj.value, "advantage": adv, "return": ret,
+                 "value": old_value, "advantage": adv, "return": target,
                  "ref_logits": traj.ref_logits, "decide": traj.decide, "expert": traj.expert}
         params, opt_state, terms = sgd(runner, flatten(batch), hp, ekey)
         lagrange, rates = dual_ascent(runner.lagrange, traj.served, hp)
-        metrics = {**traj_metrics(traj, runner.lagrange, rates), **terms}
+        metrics = {**traj_metrics(traj, runner.lagrange, rates), **terms,
+                   "value_mean": mean, "value_std": std}
         return Runner(params=params, opt_state=opt_state, env_state=state, obs=obs, key=key,
-                      lagrange=lagrange, update=runner.update + 1), metrics
+                      lagrange=lagrange, update=runner.update + 1, value_stats=stats), metrics
 
     def update_rloo(runner: Runner, hp: HParams):
         key, pkey, skey, ekey = jax.random.split(runner.key, 4)
@@ -763,7 +820,8 @@ def _build(config, env, sim_params, agent, task, ref_params) -> types.SimpleName
         first = lambda x: x[0]  # noqa: E731  the run continues along copy 0
         return Runner(params=params, opt_state=opt_state,
                       env_state=jax.tree.map(first, states), obs=jax.tree.map(first, obss),
-                      key=key, lagrange=lagrange, update=runner.update + 1), metrics
+                      key=key, lagrange=lagrange, update=runner.update + 1,
+                      value_stats=runner.value_stats), metrics
 
     def pathwise_loss(params, state, obs, step_keys, lagrange, hp):
         def day(carry, skey):
@@ -808,7 +866,7 @@ def _build(config, env, sim_params, agent, task, ref_params) -> types.SimpleName
         }
         return Runner(params=params, opt_state=opt_state, env_state=jax.lax.stop_gradient(state),
                       obs=jax.lax.stop_gradient(obs), key=key, lagrange=lagrange,
-                      update=runner.update + 1), metrics
+                      update=runner.update + 1, value_stats=runner.value_stats), metrics
 
     update = {"ppo": update_ppo, "rloo": update_rloo, "pathwise": update_pathwise}[
         config.algorithm]

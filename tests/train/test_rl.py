@@ -1,5 +1,6 @@
 """PPO / RLOO / pathwise alignment: losses by hand, determinism, vmap, resume, bad input."""
 
+import dataclasses
 import json
 
 import jax
@@ -23,6 +24,7 @@ from orpr_jax.train.rl import (
     promotion_expert_bins,
     rloo_advantages,
     smdp_gae,
+    ValueStats,
 )
 
 R = 8
@@ -249,6 +251,7 @@ def test_non_finite_loss_stops_and_keeps_last_checkpoint(tmp_path):
         (lambda: RLConfig(num_steps=0), "num_steps"),
         (lambda: RLConfig(algorithm="a2c"), "algorithm='a2c'"),
         (lambda: RLConfig(rloo_k=1), "rloo_k"),
+        (lambda: RLConfig(value_norm_decay=1.0), r"value_norm_decay=1.0 .* \[0, 1\)"),
     ],
 )
 def test_bad_settings_raise(make, match):
@@ -296,3 +299,50 @@ def test_host_driven_days_then_learn_equal_one_update():
     host, _ = jax.jit(parts.learn)(runner, state, obs, traj, key, ekey, hp)
     for a, b in zip(jax.tree.leaves(fused.params), jax.tree.leaves(host.params), strict=True):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+
+
+def test_value_stats_are_debiased_batch_moments():
+    x = jnp.array([1.0, 3.0, 100.0, 5.0])
+    mask = jnp.array([1.0, 1.0, 0.0, 1.0])
+    mean, std = ValueStats.create().mean_std()
+    assert (float(mean), float(std)) == (0.0, 1.0)
+    stats = ValueStats.create().updated(x, mask, 0.99)
+    mean, std = stats.mean_std()
+    np.testing.assert_allclose(float(mean), 3.0, rtol=1e-5)
+    np.testing.assert_allclose(float(std), np.std([1.0, 3.0, 5.0]), rtol=1e-4)
+    # A second batch is averaged in with weights 0.99 * 0.01 : 0.01 (debiased).
+    stats = stats.updated(jnp.full(4, 10.0), jnp.ones(4), 0.99)
+    w1, w2 = 0.99 * 0.01, 0.01
+    np.testing.assert_allclose(float(stats.mean_std()[0]), (w1 * 3.0 + w2 * 10.0) / (w1 + w2),
+                               rtol=1e-5)
+
+
+def test_normalized_values_track_the_returns():
+    from orpr_jax.train.rl import make_ppo_parts
+
+    env, params, agent, cfg = small("ppo", num_updates=1, value_norm_decay=0.0)
+    # Unscaled costs: returns in the hundreds, as with a large Lagrange multiplier.
+    task = make_task(params, R, reward_scale=0.05)
+    hp = HParams.create(learning_rate=1e-3)
+    parts = make_ppo_parts(cfg, env, params, agent, task)
+    runner = jax.jit(parts.init)(jax.random.key(0), hp)
+    key, pkeys, skeys, ekey = parts.keys(runner)
+    state, obs, traj = runner.env_state, runner.obs, []
+    for t in range(cfg.num_steps):
+        (state, obs), tr = parts.day_step(runner.params, state, obs, pkeys[t], skeys[t],
+                                          runner.lagrange, hp)
+        traj.append(tr)
+    traj = jax.tree.map(lambda *x: jnp.stack(x), *traj)
+    new, m = jax.jit(parts.learn)(runner, state, obs, traj, key, ekey, hp)
+    # Before the first update the stats are (0, 1): GAE reads the raw critic output.
+    last = agent.apply(runner.params, obs)[1]
+    _, ret = smdp_gae(traj.reward, traj.value, traj.decide, last, hp.gamma, hp.gae_lambda)
+    np.testing.assert_allclose(float(m["value_mean"]), float(ret.mean()), rtol=1e-4)
+    np.testing.assert_allclose(float(m["value_std"]), float(ret.std()), rtol=1e-3)
+    assert float(new.value_stats.weight) == 1.0
+    assert float(ret.mean()) < -50.0 and float(m["value_loss"]) < 5.0
+    # Without normalisation the critic's loss (and gradient) carries the returns' scale.
+    raw = make_ppo_parts(dataclasses.replace(cfg, normalize_values=False), env, params, agent,
+                         task)
+    _, m_raw = jax.jit(raw.learn)(runner, state, obs, traj, key, ekey, hp)
+    assert float(m_raw["value_loss"]) > 100 * float(m["value_loss"])

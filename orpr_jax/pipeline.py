@@ -50,12 +50,15 @@ class RunConfig:
         num_minibatches: minibatches per epoch.
         learning_rate: alignment step size (fine-tuning).
         kl_coef: KL anchor weight.
+        gae_lambda: PPO's GAE lambda (per decision interval).
         expert_weight: promotion expert weight.
         lagrange_lr: dual-ascent step of the in-stock constraints.
         max_train_rows: rows simulated during alignment (None: all training rows).
         held_out_fraction: share of rows kept out of training.
         field_test: run the simulated field test.
         treatment: field-test treatment assignment, ``"random"`` or ``"rule"``.
+        play_mode: how trained PPO / RLOO policies decide: ``"greedy"``, ``"expected"``
+            or ``"auto"`` (the cheaper of the two on the training rows and period).
     """
 
     preset: str = "cpu"
@@ -74,14 +77,16 @@ class RunConfig:
     num_steps: int = 28
     num_epochs: int = 2
     num_minibatches: int = 4
-    learning_rate: float = 1e-4
-    kl_coef: float = 0.05
+    learning_rate: float = 3e-4
+    kl_coef: float = 0.01
+    gae_lambda: float = 0.99
     expert_weight: float = 0.1
     lagrange_lr: float = 0.5
     max_train_rows: int | None = 256
     held_out_fraction: float = 0.2
     field_test: bool = True
     treatment: str = "random"
+    play_mode: str = "auto"
 
     def __post_init__(self) -> None:
         from orpr_jax.evaluation.alignment import ALGORITHMS
@@ -108,6 +113,7 @@ class RunConfig:
         need("alpha", is_num(self.alpha, 0.0, 1.0), "a number in (0, 1]")
         need("learning_rate", is_num(self.learning_rate, 0.0, 1.0), "a number in (0, 1]")
         need("kl_coef", is_num(self.kl_coef, 0.0, 1e6, closed=True), "a number in [0, 1e6]")
+        need("gae_lambda", is_num(self.gae_lambda, 0.0, 1.0, closed=True), "a number in [0, 1]")
         need("expert_weight", is_num(self.expert_weight, 0.0, 1e6, closed=True), "a number in [0, 1e6]")
         need("lagrange_lr", is_num(self.lagrange_lr, 0.0, 1e6, closed=True), "a number in [0, 1e6]")
         need("held_out_fraction", is_num(self.held_out_fraction, 0.0, 0.9),
@@ -118,6 +124,8 @@ class RunConfig:
              and all(a in ALGORITHMS for a in self.algorithms),
              f"a non-empty list from {list(ALGORITHMS)}")
         need("treatment", self.treatment in ("random", "rule"), "'random' or 'rule'")
+        need("play_mode", self.play_mode in ("auto", "greedy", "expected"),
+             "'auto', 'greedy' or 'expected'")
         need("field_test", isinstance(self.field_test, bool), "true or false")
         need("data", self.data is None or isinstance(self.data, str), "None or a path")
 
@@ -292,9 +300,11 @@ def run_pipeline(config: RunConfig, out: str | Path, *, resume: bool = False,
                              num_epochs=config.num_epochs,
                              num_minibatches=config.num_minibatches,
                              learning_rate=config.learning_rate, kl_coef=config.kl_coef,
+                             gae_lambda=config.gae_lambda,
                              expert_weight=config.expert_weight,
                              lagrange_lr=config.lagrange_lr,
-                             max_train_rows=config.max_train_rows)
+                             max_train_rows=config.max_train_rows,
+                             play_mode=config.play_mode)
     per_seed = []
     for k in range(config.seeds):
         seed = config.seed + k
@@ -331,6 +341,7 @@ def _collect(per_seed, config, data, train, test, out, t0, upto, log) -> dict:
         "by_seed": [{r.name: {**r.metrics, "train_seconds": r.tune_seconds}
                      for r in rep.results} for rep in per_seed],
         "histories": {name: h for name, h in per_seed[0].histories.items()},
+        "play_modes": [rep.play_modes for rep in per_seed],
         "held_out_rows": per_seed[0].held_out_rows,
         "train_rows": per_seed[0].train_rows,
         "service_target": per_seed[0].service_target,

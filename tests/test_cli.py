@@ -24,6 +24,8 @@ def test_config_round_trip_and_overrides(tmp_path):
         (["run", "--set", "alpha=1.5"], "alpha=1.5"),
         (["run", "--set", "kl_coef=-0.1"], "kl_coef=-0.1"),
         (["run", "--set", "colour=red"], "unknown config key 'colour'"),
+        (["run", "--set", "play_mode=median"], "play_mode='median'"),
+        (["run", "--set", "gae_lambda=1.5"], "gae_lambda=1.5"),
         (["run", "--set", "algorithms=orpr,a2c"], "algorithms="),
         (["run", "--set", "oops"], "KEY=VALUE"),
         (["run", "--data", "/nonexistent/data.csv"], "does not exist"),
@@ -62,6 +64,9 @@ def test_tiny_run_end_to_end_with_resume_and_no_overwrite(tmp_path, capsys):
         assert (out / png).stat().st_size > 1000
     results = json.loads((out / "results.json").read_text())
     assert results["field_test"] and results["config"]["preset"] == "tiny"
+    chosen = results["play_modes"][0]["orpr"]  # the cheaper mode on the training rows
+    assert chosen["mode"] == min(chosen["train_cost"], key=chosen["train_cost"].get)
+    assert "orpr plays" in report
     saved = (out / "config.json").read_text()
     # A folder holding a run is never overwritten.
     capsys.readouterr()

@@ -50,6 +50,10 @@ ALGORITHMS = {
 }
 
 
+#: Allowed ``AlignSettings.play_mode`` values.
+PLAY_MODES = ("auto", "greedy", "expected")
+
+
 @dataclasses.dataclass(frozen=True)
 class AlignSettings:
     """Alignment settings of :func:`align_and_compare` (the traced ones go to
@@ -64,6 +68,9 @@ class AlignSettings:
         learning_rate: Adam step size (fine-tuning).
         scratch_learning_rate: Adam step size of PPO from scratch.
         kl_coef: weight of KL(pi || pretrained).
+        gae_lambda: PPO's GAE lambda per decision interval (0.99: an order's effect shows
+            after the lead time, beyond the interval that earns its reward, so the
+            advantage leans on longer returns than the usual 0.95).
         ent_coef: entropy bonus.
         expert_weight: weight of the promotion-window expert term.
         turnover_weight: weight of the excess-turnover-days penalty.
@@ -76,7 +83,14 @@ class AlignSettings:
             (a fixed random subset; all rows when None).
         critic_warmup_fraction: share of the PPO updates that first train only the fresh
             value head of the pretrained model.
-        clip_value: PPO's value clipping (off here, as in the recorded H200 run).
+        clip_value: PPO's value clipping (off here: with value normalisation the critic's
+            loss is O(1) already).
+        normalize_values: PPO's value normalisation (see ``RLConfig.normalize_values``).
+        play_mode: how PPO / RLOO policies decide after training: ``"greedy"`` (the argmax
+            bin), ``"expected"`` (the expected inventory days of the policy's
+            distribution) or ``"auto"``: whichever of the two costs less on the training
+            rows over the training period (never the held-out rows or days). Pathwise
+            policies always play the expected action they were trained on.
     """
 
     num_updates: int = 40
@@ -84,9 +98,10 @@ class AlignSettings:
     num_epochs: int = 2
     num_minibatches: int = 4
     rloo_k: int = 2
-    learning_rate: float = 1e-4
+    learning_rate: float = 3e-4
     scratch_learning_rate: float = 3e-4
-    kl_coef: float = 0.05
+    kl_coef: float = 0.01
+    gae_lambda: float = 0.99
     ent_coef: float = 0.0
     expert_weight: float = 0.1
     turnover_weight: float = 0.0
@@ -97,6 +112,13 @@ class AlignSettings:
     max_train_rows: int | None = 512
     critic_warmup_fraction: float = 0.1
     clip_value: bool = False
+    normalize_values: bool = True
+    play_mode: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.play_mode not in PLAY_MODES:
+            raise ValueError(f"play_mode={self.play_mode!r} is not allowed; use one of "
+                             f"{list(PLAY_MODES)}")
 
 
 @dataclasses.dataclass
@@ -112,6 +134,8 @@ class AlignReport:
         held_out_rows: rows evaluated.
         service_target: the in-stock target of the Lagrange constraints.
         seconds: wall time of the whole comparison.
+        play_modes: per algorithm, the mode its trained policy plays and the training-period
+            total cost of each candidate mode (see ``AlignSettings.play_mode``).
     """
 
     results: list[HeuristicResult]
@@ -122,6 +146,7 @@ class AlignReport:
     held_out_rows: int
     service_target: float
     seconds: float
+    play_modes: dict[str, dict] = dataclasses.field(default_factory=dict)
 
 
 def alignment_task(d_seen: InventoryData, p_tr, values, train: tuple[int, int],
@@ -142,10 +167,27 @@ def alignment_task(d_seen: InventoryData, p_tr, values, train: tuple[int, int],
     return make_task(p_tr, len(categories), group=categories, expert_bins=expert)
 
 
+def choose_play_mode(agent, env, params, key, num_days: int, warmup_days: int,
+                     mode: str = "auto"):
+    """``(agent playing the chosen mode, {"mode", "train_cost": {mode: cost}})``.
+
+    ``"auto"`` simulates the greedy and the expected-action policy on ``env`` / ``params``
+    (the training rows and period) and keeps the cheaper one; a fixed mode is kept as is.
+    """
+    if mode not in PLAY_MODES:
+        raise ValueError(f"play_mode={mode!r} is not allowed; use one of {list(PLAY_MODES)}")
+    if mode != "auto":
+        return agent.playing(mode), {"mode": mode, "train_cost": {}}
+    costs = {m: float(evaluate(env, params, agent.playing(m), key, num_days,
+                               warmup_days)["total_cost"]) for m in ("greedy", "expected")}
+    best = min(costs, key=costs.get)
+    return agent.playing(best), {"mode": best, "train_cost": costs}
+
+
 def _hparams(s: AlignSettings, scratch: bool, service_target: float) -> HParams:
     return HParams.create(
         learning_rate=s.scratch_learning_rate if scratch else s.learning_rate,
-        kl_coef=0.0 if scratch else s.kl_coef, ent_coef=s.ent_coef,
+        kl_coef=0.0 if scratch else s.kl_coef, ent_coef=s.ent_coef, gae_lambda=s.gae_lambda,
         expert_weight=s.expert_weight, turnover_weight=s.turnover_weight,
         target_turnover=s.target_turnover, lagrange_lr=s.lagrange_lr,
         service_target=service_target,
@@ -250,6 +292,7 @@ def align_and_compare(
     run(f"pretrained ({preset})", pretrained)
 
     histories: dict[str, list[dict]] = {}
+    play_modes: dict[str, dict] = {}
     names = {"orpr": "ORPR (pretrained + PPO)", "ppo-scratch": "PPO from scratch",
              "rloo": "RLOO (pretrained + RLOO)", "pathwise": "pathwise (pretrained + BPTT)"}
     for i, name in enumerate(algorithms):
@@ -262,18 +305,22 @@ def align_and_compare(
                        num_epochs=s.num_epochs, num_minibatches=s.num_minibatches,
                        rloo_k=s.rloo_k, num_groups=num_groups,
                        critic_warmup_updates=int(s.critic_warmup_fraction * s.num_updates),
-                       clip_value=s.clip_value)
+                       clip_value=s.clip_value, normalize_values=s.normalize_values)
         t0 = time.perf_counter()
         out = fit(cfg, env_tr, p_tr, agent, _hparams(s, not from_pretrained, service_target),
                   jax.random.fold_in(align_key, i), run_dir / "align" / name, task=task,
                   chunk=max(1, s.num_updates // 10), resume=resume,
                   data_hash=stage.labels.meta.get("input_hash", ""), progress=progress)
         histories[name] = out.history
-        run(names[name], out.agent, time.perf_counter() - t0)
+        trained = out.agent
+        if algorithm != "pathwise":
+            trained, play_modes[name] = choose_play_mode(trained, env_tr, p_tr, tune_key,
+                                                         train[1], warmup_days, s.play_mode)
+        run(names[name], trained, time.perf_counter() - t0)
     return AlignReport(results=results, histories=histories, policies=policies,
                        held_out=d_held, train_rows=int(seen.size),
                        held_out_rows=int(stage.held.size), service_target=service_target,
-                       seconds=time.perf_counter() - t_start)
+                       seconds=time.perf_counter() - t_start, play_modes=play_modes)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -313,6 +360,7 @@ def main(argv: list[str] | None = None) -> int:
                     for r in rep.results},
         "train_rows": rep.train_rows, "held_out_rows": rep.held_out_rows,
         "service_target": rep.service_target, "seconds": rep.seconds,
+        "play_modes": rep.play_modes,
         "histories": rep.histories}, indent=2))
     return 0
 

@@ -107,6 +107,10 @@ def write_run_report(rep, results: dict, config, data, test: tuple[int, int], ou
         f"preset {config.preset}: model {config.model}, {config.pretrain_steps} pretraining "
         f"steps, {config.num_updates} alignment updates of {config.num_steps} days",
     ]
+    if rep.play_modes:
+        chosen = ", ".join(f"{k} plays {v['mode']}" for k, v in rep.play_modes.items())
+        notes.append(f"decision modes ({config.play_mode}; 'auto' picks the cheaper of greedy "
+                     f"and expected inventory days on the training rows and period): {chosen}")
     path = write_report(
         out, title="ORPR run report", comparison_rows=rows, histories=results["histories"],
         trajectories=(days, series, "example held-out rows (highest demand)"),

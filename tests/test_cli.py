@@ -51,7 +51,17 @@ def test_bad_config_file_exits_2(tmp_path, capsys):
     assert "not valid JSON" in capsys.readouterr().err
 
 
-def test_tiny_run_end_to_end_with_resume_and_no_overwrite(tmp_path, capsys):
+def test_tiny_run_end_to_end_with_resume_and_no_overwrite(tmp_path, capsys, monkeypatch):
+    from orpr_jax.evaluation import alignment
+
+    seen = []  # the decision mode is chosen on the training rows and period only
+
+    def spy(agent, env, params, key, num_days, warmup_days, mode="auto"):
+        seen.append((env.num_rows, num_days))
+        return choose(agent, env, params, key, num_days, warmup_days, mode)
+
+    choose = alignment.choose_play_mode
+    monkeypatch.setattr(alignment, "choose_play_mode", spy)
     out = tmp_path / "run"
     common = ["--preset", "tiny", "--set", "algorithms=orpr", "--quiet", "--out", str(out)]
     assert main(["label", *common]) == 0  # the first stages only ...
@@ -65,7 +75,9 @@ def test_tiny_run_end_to_end_with_resume_and_no_overwrite(tmp_path, capsys):
     results = json.loads((out / "results.json").read_text())
     assert results["field_test"] and results["config"]["preset"] == "tiny"
     chosen = results["play_modes"][0]["orpr"]  # the cheaper mode on the training rows
+    assert set(chosen["train_cost"]) == {"greedy", "expected"}
     assert chosen["mode"] == min(chosen["train_cost"], key=chosen["train_cost"].get)
+    assert seen == [(results["train_rows"], results["train_period"][1])]
     assert "orpr plays" in report
     saved = (out / "config.json").read_text()
     # A folder holding a run is never overwritten.

@@ -58,6 +58,9 @@ def agent_signature(agent: Agent, env: InventoryEnv, config: RLConfig) -> dict[s
         "algorithm": config.algorithm,
         "num_groups": config.num_groups,
         "rloo_k": config.rloo_k if config.algorithm == "rloo" else None,
+        # The critic's output scale (raw or standardised returns) and the Runner layout.
+        "normalize_values": config.normalize_values if config.algorithm == "ppo" else None,
+        "runner_format": 2,
     }
     return ckpt.model_signature(agent.params, model_config)
 

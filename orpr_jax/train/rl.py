@@ -782,13 +782,15 @@ def _build(config, env, sim_params, agent, task, ref_params) -> types.SimpleName
         last_value = denorm(value_of(runner.params, obs))
         adv, ret = smdp_gae(traj.reward, values, traj.decide, last_value, hp.gamma,
                             hp.gae_lambda)
-        old_value, target = traj.value, ret
+        target = ret
         if config.normalize_values:
             stats = stats.updated(ret, traj.decide, config.value_norm_decay)
             mean, std = stats.mean_std()
-            old_value, target = (values - mean) / std, (ret - mean) / std
+            target = (ret - mean) / std
+        # Value clipping bounds the change of the critic's output, so it clips around what
+        # the critic output in the rollout (traj.value), in the scale it was output in.
         batch = {"obs": traj.obs, "action": traj.action, "log_prob": traj.log_prob,
-                 "value": old_value, "advantage": adv, "return": target,
+                 "value": traj.value, "advantage": adv, "return": target,
                  "ref_logits": traj.ref_logits, "decide": traj.decide, "expert": traj.expert}
         params, opt_state, terms = sgd(runner, flatten(batch), hp, ekey)
         lagrange, rates = dual_ascent(runner.lagrange, traj.served, hp)

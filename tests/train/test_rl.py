@@ -317,32 +317,65 @@ def test_value_stats_are_debiased_batch_moments():
                                rtol=1e-5)
 
 
+def _host_rollout(parts, runner, hp, steps):
+    key, pkeys, skeys, ekey = parts.keys(runner)
+    state, obs, traj = runner.env_state, runner.obs, []
+    for t in range(steps):
+        (state, obs), tr = parts.day_step(runner.params, state, obs, pkeys[t], skeys[t],
+                                          runner.lagrange, hp)
+        traj.append(tr)
+    return state, obs, jax.tree.map(lambda *x: jnp.stack(x), *traj), key, ekey
+
+
 def test_normalized_values_track_the_returns():
     from orpr_jax.train.rl import make_ppo_parts
 
-    env, params, agent, cfg = small("ppo", num_updates=1, value_norm_decay=0.0)
+    env, params, agent, cfg = small("ppo", num_updates=2, value_norm_decay=0.0)
+    # Rows review every other day (offsets 0 and 1), so the return statistics are masked.
+    env = type(env)(dataclasses.replace(env.config, use_review=True))
+    params = params.replace(review_period=jnp.full(R, 2, jnp.int32),
+                            review_offset=jnp.arange(R, dtype=jnp.int32) % 2)
     # Unscaled costs: returns in the hundreds, as with a large Lagrange multiplier.
     task = make_task(params, R, reward_scale=0.05)
     hp = HParams.create(learning_rate=1e-3)
     parts = make_ppo_parts(cfg, env, params, agent, task)
+    learn = jax.jit(parts.learn)
     runner = jax.jit(parts.init)(jax.random.key(0), hp)
-    key, pkeys, skeys, ekey = parts.keys(runner)
-    state, obs, traj = runner.env_state, runner.obs, []
-    for t in range(cfg.num_steps):
-        (state, obs), tr = parts.day_step(runner.params, state, obs, pkeys[t], skeys[t],
-                                          runner.lagrange, hp)
-        traj.append(tr)
-    traj = jax.tree.map(lambda *x: jnp.stack(x), *traj)
-    new, m = jax.jit(parts.learn)(runner, state, obs, traj, key, ekey, hp)
-    # Before the first update the stats are (0, 1): GAE reads the raw critic output.
-    last = agent.apply(runner.params, obs)[1]
-    _, ret = smdp_gae(traj.reward, traj.value, traj.decide, last, hp.gamma, hp.gae_lambda)
-    np.testing.assert_allclose(float(m["value_mean"]), float(ret.mean()), rtol=1e-4)
-    np.testing.assert_allclose(float(m["value_std"]), float(ret.std()), rtol=1e-3)
-    assert float(new.value_stats.weight) == 1.0
-    assert float(ret.mean()) < -50.0 and float(m["value_loss"]) < 5.0
+    expected_stats = []
+    for _ in range(2):
+        state, obs, traj, key, ekey = _host_rollout(parts, runner, hp, cfg.num_steps)
+        # GAE reads de-standardised critic outputs (stats (0, 1) before the first update).
+        mean, std = runner.value_stats.mean_std()
+        last = agent.apply(runner.params, obs)[1]
+        _, ret = smdp_gae(traj.reward, traj.value * std + mean, traj.decide, last * std + mean,
+                          hp.gamma, hp.gae_lambda)
+        picked = np.asarray(ret)[np.asarray(traj.decide) > 0]
+        assert 0 < picked.size < ret.size
+        runner, m = learn(runner, state, obs, traj, key, ekey, hp)
+        # decay 0: the statistics are this update's masked return moments.
+        np.testing.assert_allclose(float(m["value_mean"]), picked.mean(), rtol=1e-4)
+        np.testing.assert_allclose(float(m["value_std"]), picked.std(), rtol=1e-3)
+        expected_stats.append(picked.mean())
+        assert picked.mean() < -50.0 and float(m["value_loss"]) < 5.0
+    assert expected_stats[0] != pytest.approx(expected_stats[1])
     # Without normalisation the critic's loss (and gradient) carries the returns' scale.
     raw = make_ppo_parts(dataclasses.replace(cfg, normalize_values=False), env, params, agent,
                          task)
+    runner = jax.jit(raw.init)(jax.random.key(0), hp)
+    state, obs, traj, key, ekey = _host_rollout(raw, runner, hp, cfg.num_steps)
     _, m_raw = jax.jit(raw.learn)(runner, state, obs, traj, key, ekey, hp)
     assert float(m_raw["value_loss"]) > 100 * float(m["value_loss"])
+
+
+def test_value_clipping_keeps_the_critic_learning_under_normalisation():
+    # The first update moves the statistics from (0, 1) to the returns' moments; clipping
+    # around the critic's own rollout outputs must not freeze the value head.
+    env, params, agent, cfg = small("ppo", num_updates=1)
+    task = make_task(params, R, reward_scale=0.05)
+    hp = HParams.create(learning_rate=1e-3)
+    losses = {}
+    for clip in (True, False):
+        c = dataclasses.replace(cfg, clip_value=clip)
+        _, m = jax.jit(make_train(c, env, params, agent, task))(jax.random.key(0), hp)
+        losses[clip] = float(m["value_loss"][0])
+    assert losses[True] < 1.5 * losses[False]

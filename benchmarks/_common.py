@@ -20,6 +20,7 @@ names, and ``benchmarks/`` is outside ``testpaths``).
 
 from __future__ import annotations
 
+import argparse
 import concurrent.futures
 import dataclasses
 import json
@@ -320,3 +321,14 @@ __all__ = [
     "time_jax",
     "write_json",
 ]
+
+
+def parse_rows(text: str) -> list[int]:
+    """``--rows`` values: comma-separated integers >= 1 (``1e5`` allowed), for argparse."""
+    try:
+        rows = [int(float(x)) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--rows={text!r}: expected integers, e.g. 256,4096")
+    if not rows or any(r < 1 for r in rows):
+        raise argparse.ArgumentTypeError(f"--rows={text!r}: expected integers >= 1")
+    return rows

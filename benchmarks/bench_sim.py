@@ -55,6 +55,7 @@ from _common import (  # noqa: E402
     current_rss_mb,
     env_info,
     load_avg,
+    parse_rows,
     peak_rss_mb,
     row_days_per_s,
     run_isolated,
@@ -496,20 +497,10 @@ def bench_million(rows: int, days: int, seed: int, repeats: int) -> dict[str, An
 # --------------------------------------------------------------------------------------
 
 
-def _parse_rows(text: str) -> list[int]:
-    try:
-        rows = [int(float(x)) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--rows={text!r}: expected integers, e.g. 1000,100000")
-    if not rows or any(r < 1 for r in rows):
-        raise argparse.ArgumentTypeError(f"--rows={text!r}: expected integers >= 1")
-    return rows
-
-
 def _parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rows", type=_parse_rows, default=None,
+    ap.add_argument("--rows", type=parse_rows, default=None,
                     help="comma-separated row counts (default 1000,100000; --quick: 1000)")
     ap.add_argument("--days", type=int, default=None, help="days (default 365; --quick: 60)")
     ap.add_argument("--json", default=None, help="write the results to this JSON file")

@@ -83,7 +83,14 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
-from _common import Contender, env_info, load_avg, time_interleaved, write_json  # noqa: E402
+from _common import (  # noqa: E402
+    Contender,
+    env_info,
+    load_avg,
+    parse_rows,
+    time_interleaved,
+    write_json,
+)
 from flax import nnx  # noqa: E402
 
 import orpr_jax  # noqa: E402
@@ -383,16 +390,6 @@ def bench_seeds(rows: int, seeds: int, config: RLConfig, repeats: int,
 # --------------------------------------------------------------------------------------
 
 
-def _parse_rows(text: str) -> list[int]:
-    try:
-        rows = [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--rows={text!r}: expected integers, e.g. 256,4096")
-    if not rows or any(r < 1 for r in rows):
-        raise argparse.ArgumentTypeError(f"--rows={text!r}: expected integers >= 1")
-    return rows
-
-
 def _parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -400,9 +397,9 @@ def _parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--quick", action="store_true",
                     help="smoke run: the MLP only (unless --policies), 256 rows, "
                          "1 update, no seeds_vmapped unless --seeds (same PPO settings)")
-    ap.add_argument("--rows", type=_parse_rows, default=None,
+    ap.add_argument("--rows", type=parse_rows, default=None,
                     help="comma-separated row counts (default 256,4096; --quick: 256)")
-    ap.add_argument("--foundation-rows", type=_parse_rows, default=None,
+    ap.add_argument("--foundation-rows", type=parse_rows, default=None,
                     help="row counts of foundation-small (default: --rows; --quick: 64)")
     ap.add_argument("--policies", default=None,
                     help=f"comma-separated subset of {','.join(POLICIES)} (default both; "

@@ -89,7 +89,7 @@ class RunConfig:
     play_mode: str = "auto"
 
     def __post_init__(self) -> None:
-        from orpr_jax.evaluation.alignment import ALGORITHMS
+        from orpr_jax.evaluation.alignment import ALGORITHMS, PLAY_MODES
 
         def need(name, ok, allowed):
             if not ok:
@@ -124,8 +124,7 @@ class RunConfig:
              and all(a in ALGORITHMS for a in self.algorithms),
              f"a non-empty list from {list(ALGORITHMS)}")
         need("treatment", self.treatment in ("random", "rule"), "'random' or 'rule'")
-        need("play_mode", self.play_mode in ("auto", "greedy", "expected"),
-             "'auto', 'greedy' or 'expected'")
+        need("play_mode", self.play_mode in PLAY_MODES, f"one of {list(PLAY_MODES)}")
         need("field_test", isinstance(self.field_test, bool), "true or false")
         need("data", self.data is None or isinstance(self.data, str), "None or a path")
 
@@ -296,15 +295,10 @@ def run_pipeline(config: RunConfig, out: str | Path, *, resume: bool = False,
     pc = PretrainConfig(total_steps=config.pretrain_steps, batch_size=config.pretrain_batch,
                         eval_every=max(1, min(100, config.pretrain_steps)), patience=8,
                         ordinal_sigma=1.0, seed=config.seed)
-    settings = AlignSettings(num_updates=config.num_updates, num_steps=config.num_steps,
-                             num_epochs=config.num_epochs,
-                             num_minibatches=config.num_minibatches,
-                             learning_rate=config.learning_rate, kl_coef=config.kl_coef,
-                             gae_lambda=config.gae_lambda,
-                             expert_weight=config.expert_weight,
-                             lagrange_lr=config.lagrange_lr,
-                             max_train_rows=config.max_train_rows,
-                             play_mode=config.play_mode)
+    # Every alignment setting the run config names (same field names) is passed on.
+    settings = AlignSettings(**{f.name: getattr(config, f.name)
+                                for f in dataclasses.fields(AlignSettings)
+                                if hasattr(config, f.name)})
     per_seed = []
     for k in range(config.seeds):
         seed = config.seed + k

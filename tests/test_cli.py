@@ -52,7 +52,7 @@ def test_bad_config_file_exits_2(tmp_path, capsys):
 
 
 def test_tiny_run_end_to_end_with_resume_and_no_overwrite(tmp_path, capsys, monkeypatch):
-    from orpr_jax.evaluation import alignment
+    from orpr_jax.pipeline import align as alignment
 
     seen = []  # the decision mode is chosen on the training rows and period only
 

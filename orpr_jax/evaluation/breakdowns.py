@@ -43,7 +43,7 @@ def write_run_report(rep, results: dict, config, data, test: tuple[int, int], ou
     ``out/report.md`` (+ PNGs) and ``out/summary.md``.
 
     Args:
-        rep: the first seed's :class:`~orpr_jax.evaluation.alignment.AlignReport`.
+        rep: the first seed's :class:`~orpr_jax.pipeline.align.AlignReport`.
         results: the run's results so far (``by_seed`` metrics, ``histories``).
         config: the run's :class:`~orpr_jax.pipeline.RunConfig`.
         data: the whole data set (the field test runs on all its rows over the test

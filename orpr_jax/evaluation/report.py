@@ -126,7 +126,7 @@ def comparison_table(
     Args:
         results_by_seed: seed label -> that seed's results, each ``{"name": str,
             "metrics": {metric: float}}`` (``dataclasses.asdict`` of a
-            :class:`~orpr_jax.evaluation.heuristics.HeuristicResult`; the dataclass itself
+            :class:`~orpr_jax.evaluation.baselines.HeuristicResult`; the dataclass itself
             and a flat ``{"name": str, metric: float, ...}`` work too).
         baseline: case-insensitive prefix of the policy whose mean total cost the others
             are compared with (``"incumbent"`` matches ``"incumbent rule (...)"``); None

@@ -20,6 +20,7 @@ from orpr_jax.policies.heuristics import (
     constant,
     incumbent_rule,
     inventory_days,
+    label_policy,
     s_S,
 )
 from orpr_jax.policies.tuning import grid_search
@@ -44,5 +45,6 @@ __all__ = [
     "grid_search",
     "incumbent_rule",
     "inventory_days",
+    "label_policy",
     "s_S",
 ]

@@ -132,6 +132,13 @@ class LabelPolicy:
         return InventoryDays(v=self.v[d], window=self.window)(obs, key)
 
 
+def label_policy(labels, window: int = 28) -> LabelPolicy:
+    """The OR policy: plays a label set's inventory days (``labels.v`` ``[D, R]`` from
+    ``labels.days`` ``[D]`` on; any object with those two fields, such as
+    :class:`orpr_jax.labels.LabelSet`)."""
+    return LabelPolicy(v=jnp.asarray(labels.v), days=jnp.asarray(labels.days), window=window)
+
+
 def incumbent_rule(safety_days, window: int = 28) -> IncumbentRule:
     """Incumbent rule with ``safety_days`` (scalar or ``[R]``) on top of L + R."""
     return IncumbentRule(safety_days=_as_float(safety_days), window=window)

@@ -113,7 +113,7 @@ def test_comparison_table_one_seed_and_other_baseline():
 
 
 def test_comparison_table_inputs_and_options():
-    from orpr_jax.evaluation.heuristics import HeuristicResult
+    from orpr_jax.evaluation.baselines import HeuristicResult
 
     flat = {"a": [{"name": "x", **_metrics(10.0)}],
             "b": [HeuristicResult("x", _metrics(20.0), 0.0)]}

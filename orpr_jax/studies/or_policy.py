@@ -6,32 +6,16 @@ from __future__ import annotations
 import time
 
 import jax
-import jax.numpy as jnp
 
 from orpr_jax.data.dataset import InventoryData, env_from_data
-from orpr_jax.evaluation.heuristics import HeuristicResult, evaluated, tune_base_stock
+from orpr_jax.evaluation.baselines import (
+    HeuristicResult,
+    evaluated,
+    tune_base_stock,
+    tune_incumbent,
+)
 from orpr_jax.labels.labeller import LabelConfig, LabelSet, label_decisions
-from orpr_jax.policies import BaseStock, IncumbentRule, LabelPolicy, grid_search
-
-#: Safety days tried for the incumbent rule (one value for all rows).
-SAFETY_GRID = tuple(float(x) for x in range(-3, 15))
-
-
-def tune_incumbent(env, params, period: tuple[int, int], key, warmup_days: int,
-                   window: int = 28) -> IncumbentRule:
-    """The incumbent rule with its one safety-days value (from :data:`SAFETY_GRID`) tuned
-    on ``period`` (the env's days)."""
-    safety, _ = grid_search(
-        env, params, lambda s: IncumbentRule(safety_days=s, window=window),
-        jnp.asarray(SAFETY_GRID, jnp.float32), key, period[1], warmup_days, per_row=False,
-    )
-    return IncumbentRule(safety_days=safety, window=window)
-
-
-def label_policy(labels: LabelSet, window: int = 28) -> LabelPolicy:
-    """The OR policy: plays a label set's inventory days from each decision date on."""
-    return LabelPolicy(v=jnp.asarray(labels.v), days=jnp.asarray(labels.days), window=window)
-
+from orpr_jax.policies import BaseStock, label_policy
 
 def compare_or_policy(
     data: InventoryData,

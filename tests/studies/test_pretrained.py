@@ -4,7 +4,7 @@ import jax
 import numpy as np
 
 from orpr_jax.data.synthetic import SyntheticSpec, generate
-from orpr_jax.evaluation.pretrained import pretrain_and_compare
+from orpr_jax.studies.pretrained import pretrain_and_compare
 from orpr_jax.labels.labeller import LabelConfig
 from orpr_jax.train import PretrainConfig
 

@@ -3,11 +3,11 @@
 For each case (Poisson mean 5, h = 1, lost-sales penalty p, lead time L) an MLP policy
 over order quantities is trained with PPO, RLOO and pathwise gradients in the simulator,
 then every policy is simulated on the same demand draws (common random numbers) as the
-value-iteration optimum (:mod:`orpr_jax.evaluation.optimal`); the gap to the optimum is
+value-iteration optimum (:mod:`orpr_jax.exact.optimal`); the gap to the optimum is
 the simulated cost difference over the simulated optimal cost. The exact optimum and best
 base-stock costs come from the Markov chain.
 
-Run ``python -m orpr_jax.evaluation.classic --json PATH`` for the 16-case table.
+Run ``python -m orpr_jax.studies.classic --json PATH`` for the 16-case table.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import time
 import jax
 import numpy as np
 
-from orpr_jax.evaluation.optimal import best_base_stock, lost_sales_optimum
+from orpr_jax.exact.optimal import best_base_stock, lost_sales_optimum
 from orpr_jax.scenarios import make_lost_sales
 from orpr_jax.sim.rollout import evaluate_sums
 from orpr_jax.train.agents import make_mlp_agent

@@ -1,9 +1,10 @@
-"""Pretraining on the OR labels and the pretrained policy on held-out rows.
+"""The pretrained foundation model on held-out rows beside the OR policy (hindsight
+labels, the teacher) and per-row tuned base-stock.
 
 Rows are split once: the foundation model is pretrained on the OR labels of the training
-rows over the first year and evaluated, on the held-out rows over the second year, beside
-the OR policy (labels computed with hindsight on those rows and days, the teacher) and
-base-stock tuned per row on the first year.
+rows over the first year and evaluated on the held-out rows over the second year.
+
+Run ``python -m orpr_jax.studies.pretrained``.
 """
 
 from __future__ import annotations
@@ -14,22 +15,14 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from orpr_jax.data.dataset import InventoryData, env_from_data
-from orpr_jax.evaluation.heuristics import HeuristicResult, evaluated, tune_base_stock
-from orpr_jax.evaluation.or_policy import label_policy
-from orpr_jax.labels.dataset import cached_labels
+from orpr_jax.evaluation.baselines import HeuristicResult, evaluated, tune_base_stock
 from orpr_jax.labels.labeller import LabelConfig, label_decisions
-from orpr_jax.policies import BaseStock
-from orpr_jax.policies.features import inputs_from_labels
-from orpr_jax.policies.foundation import (
-    FoundationConfig,
-    FoundationModel,
-    count_params,
-    make_foundation_policy,
-)
-from orpr_jax.train.pretrain import PretrainConfig, pretrain
+from orpr_jax.pipeline.stages import pretrain_stage
+from orpr_jax.policies import BaseStock, label_policy
+from orpr_jax.policies.foundation import count_params, make_foundation_policy
+from orpr_jax.train.pretrain import PretrainConfig
 
 
 @dataclasses.dataclass
@@ -45,97 +38,6 @@ class PretrainReport:
     history: list[dict]
     seconds: float
 
-
-@dataclasses.dataclass
-class PretrainStage:
-    """The pretraining stage shared by the comparisons: the row split, the OR labels of
-    the training rows, and the pretrained model.
-
-    Attributes:
-        seen: sorted indices of the training rows.
-        held: sorted indices of the held-out rows.
-        label_config: the OR model that labelled the training rows.
-        labels: the training rows' label set.
-        model_config: the foundation model's config.
-        result: the pretraining result (``result.model`` holds the best parameters).
-        samples: labelled decisions used.
-    """
-
-    seen: np.ndarray
-    held: np.ndarray
-    label_config: LabelConfig
-    labels: object
-    model_config: FoundationConfig
-    result: object
-    samples: int
-
-
-def _split_rows(data: InventoryData, key: jax.Array, held_out_fraction: float):
-    split_key = jax.random.split(key, 4)[0]
-    rng = np.random.default_rng(np.asarray(jax.random.key_data(split_key)).ravel())
-    perm = rng.permutation(data.num_rows)
-    n_held = max(1, int(round(held_out_fraction * data.num_rows)))
-    return np.sort(perm[n_held:]), np.sort(perm[:n_held])
-
-
-def label_stage(
-    data: InventoryData,
-    train: tuple[int, int],
-    key: jax.Array,
-    run_dir: str | Path,
-    *,
-    label_config: LabelConfig | None = None,
-    held_out_fraction: float = 0.2,
-):
-    """The OR labels of the training rows on ``train`` (cached under ``run_dir/labels``);
-    the row split and the key use are those of :func:`pretrain_stage`."""
-    lc = label_config or LabelConfig(alpha=0.98, grouping="row", objective="units")
-    seen, _ = _split_rows(data, key, held_out_fraction)
-    label_key = jax.random.split(key, 4)[1]
-    env_tr, p_tr = env_from_data(data.select_rows(seen), start=train[0], num_days=train[1])
-    labels, _ = cached_labels(env_tr, p_tr, label_key, lc, Path(run_dir) / "labels")
-    return labels
-
-
-def pretrain_stage(
-    data: InventoryData,
-    train: tuple[int, int],
-    key: jax.Array,
-    run_dir: str | Path,
-    *,
-    label_config: LabelConfig | None = None,
-    preset: str = "small",
-    pretrain_config: PretrainConfig | None = None,
-    held_out_fraction: float = 0.2,
-    resume: bool = False,
-    progress: bool = True,
-) -> PretrainStage:
-    """Splits the rows, labels the training rows on ``train`` (cached under
-    ``run_dir/labels``) and pretrains the foundation model (``run_dir/pretrain``).
-
-    ``key`` is split as in :func:`pretrain_and_compare`, so both see the same split.
-    """
-    run_dir = Path(run_dir)
-    lc = label_config or LabelConfig(alpha=0.98, grouping="row", objective="units")
-    pc = pretrain_config or PretrainConfig()
-    seen, held = _split_rows(data, key, held_out_fraction)
-    labels = label_stage(data, train, key, run_dir, label_config=lc,
-                         held_out_fraction=held_out_fraction)
-    inputs, y, row_ids = inputs_from_labels(labels)
-    mcfg = FoundationConfig.preset(preset, len(lc.candidates), data_history_length(labels),
-                                   len(data.categories))
-    result = pretrain(
-        lambda rngs: FoundationModel(mcfg, rngs=rngs), inputs, y, row_ids, pc,
-        run_dir / "pretrain", resume=resume, data_hash=labels.meta.get("input_hash", ""),
-        progress=progress,
-    )
-    return PretrainStage(seen=seen, held=held, label_config=lc, labels=labels,
-                         model_config=mcfg, result=result, samples=int(y.shape[0]))
-
-
-def data_history_length(labels) -> int:
-    """H of the observations the labels were computed from."""
-    return int(np.shape(labels.features.sales_history)[-1])
 
 
 def pretrain_and_compare(

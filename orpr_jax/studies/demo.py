@@ -13,8 +13,8 @@ from pathlib import Path
 
 import jax
 
-from orpr_jax.evaluation.heuristics import compare_heuristics
-from orpr_jax.evaluation.or_policy import compare_or_policy
+from orpr_jax.evaluation.baselines import compare_heuristics
+from orpr_jax.studies.or_policy import compare_or_policy
 from orpr_jax.labels.labeller import LabelConfig
 from orpr_jax.evaluation.tables import markdown_table, print_table
 from orpr_jax.scenarios import jd_period, jd_synthetic_data

@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 
 import orpr_jax
-from orpr_jax.evaluation import optimal
-from orpr_jax.evaluation.optimal import (
+from orpr_jax.exact import optimal
+from orpr_jax.exact.optimal import (
     OptimalPolicy,
     base_stock_cost,
     best_base_stock,

@@ -2,7 +2,7 @@
 
 import json
 
-from orpr_jax import demo
+from orpr_jax.studies import demo
 from orpr_jax.evaluation.tables import COLUMNS, markdown_table
 
 

@@ -1,4 +1,5 @@
-"""Tuned heuristic baselines on a train/test split of a data set.
+"""Tuned baselines on a train/test split of a data set: per-row base-stock, (s, S) and
+inventory days, and the incumbent rule (one safety-days value).
 
 Each heuristic's parameters are tuned per row on the training period by a vmapped grid
 search in the simulator (:func:`orpr_jax.policies.grid_search`), then held fixed and
@@ -16,7 +17,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from orpr_jax.data.dataset import InventoryData, env_from_data
-from orpr_jax.policies import SS, BaseStock, InventoryDays, constant, grid_search
+from orpr_jax.policies import (
+    SS,
+    BaseStock,
+    IncumbentRule,
+    InventoryDays,
+    constant,
+    grid_search,
+)
 from orpr_jax.sim.rollout import evaluate, metrics_to_floats
 
 #: Days of cover tried for order-up-to levels and inventory days.
@@ -50,6 +58,21 @@ def tune_base_stock(data: InventoryData, env, params, period: tuple[int, int], k
     levels = jnp.round(jnp.asarray(COVER_GRID, jnp.float32)[:, None] * mu[None, :])
     best, _ = grid_search(env, params, BaseStock, levels, key, period[1], warmup_days)
     return jax.block_until_ready(best)
+
+
+#: Safety days tried for the incumbent rule (one value for all rows).
+SAFETY_GRID = tuple(float(x) for x in range(-3, 15))
+
+
+def tune_incumbent(env, params, period: tuple[int, int], key, warmup_days: int,
+                   window: int = 28) -> IncumbentRule:
+    """The incumbent rule with its one safety-days value (from :data:`SAFETY_GRID`) tuned
+    on ``period`` (the env's days)."""
+    safety, _ = grid_search(
+        env, params, lambda s: IncumbentRule(safety_days=s, window=window),
+        jnp.asarray(SAFETY_GRID, jnp.float32), key, period[1], warmup_days, per_row=False,
+    )
+    return IncumbentRule(safety_days=safety, window=window)
 
 
 def compare_heuristics(

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 import orpr_jax
-from orpr_jax.evaluation.alignment import AlignSettings, choose_play_mode
+from orpr_jax.pipeline.align import choose_play_mode
+from orpr_jax.pipeline.config import AlignSettings
 from orpr_jax.sim.rollout import evaluate
 from orpr_jax.train.agents import make_mlp_agent
 

@@ -25,7 +25,7 @@ matrix product ``E = V @ K`` with a fixed kernel ``K[w, x, z] = P((x - d)^+ + w 
 the Bellman update then gathers ``E`` rows per ``(state, action)`` and takes the minimum
 over actions. Everything runs in float64 under ``jax.enable_x64``.
 
-Run ``python -m orpr_jax.evaluation.optimal`` for the table of the 16 classic cases
+Run ``python -m orpr_jax.exact.optimal`` for the table of the 16 classic cases
 (L = 1..4, p in {4, 9, 19, 39}, Poisson mean 5, h = 1).
 
 References:

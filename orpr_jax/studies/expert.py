@@ -1,7 +1,7 @@
 """Expert guidance in promotion windows: the aligned policy with and without the expert
 term, measured inside and outside promotion windows on held-out rows.
 
-Run ``python -m orpr_jax.evaluation.expert --json PATH``.
+Run ``python -m orpr_jax.studies.expert --json PATH``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import jax
 import numpy as np
 
 from orpr_jax.data.dataset import InventoryData, env_from_data
-from orpr_jax.evaluation.alignment import AlignSettings, alignment_task
+from orpr_jax.pipeline.align import alignment_task
+from orpr_jax.pipeline.config import AlignSettings
 from orpr_jax.train.agents import make_foundation_agent
 from orpr_jax.train.loop import fit
 from orpr_jax.train.pretrain import PretrainConfig
@@ -40,7 +41,7 @@ def expert_guidance_effect(
     Returns:
         ``{weight: {"promo": metrics, "regular": metrics, "total_cost": float}}``.
     """
-    from orpr_jax.evaluation.pretrained import pretrain_stage
+    from orpr_jax.pipeline.stages import pretrain_stage
     from orpr_jax.evaluation.report import promotion_window_metrics
     from orpr_jax.sim.rollout import rollout
 

@@ -9,10 +9,15 @@
   ...), so a machine whose load changes during the run biases none of them; the fair way
   to compute a speed ratio on a shared machine. Every timing also records the process CPU
   time, which shows multi-threading (CPU > wall) and contention (wall > CPU / threads).
+* :func:`time_rounds` / :func:`time_pair`: alternating rounds of calls that block on
+  their own outputs, stopped after ``repeats`` rounds or once a time budget is spent
+  (``time_pair`` makes and times each contender's first call apart first).
 * :func:`run_isolated`: runs a function in a fresh ``spawn``-ed child process, so peak
   memory (``ru_maxrss``) and JAX caches of one benchmark size do not leak into another.
 * :func:`peak_rss_mb` / :func:`current_rss_mb`: memory of this process.
-* :func:`write_json`: atomic JSON write (NumPy / JAX scalars converted, NaN/inf as null).
+* :func:`write_json`: atomic JSON write (NumPy / JAX scalars converted, NaN/inf as null);
+  :func:`save_report` writes a report there when asked and prints where.
+* :func:`fmt`: a number for a table, ``"-"`` for ``None``; :func:`parse_rows`: ``--rows``.
 
 Benchmarks are standalone scripts: nothing here is collected by pytest (no ``test_``
 names, and ``benchmarks/`` is outside ``testpaths``).
@@ -234,6 +239,53 @@ def time_host(
     return time_interleaved({"host": contender})["host"]
 
 
+def time_rounds(fns: dict[str, Any], repeats: int, budget_s: float) -> dict:
+    """Alternating steady rounds (one call of each of ``fns``, in order, each blocked on)
+    until ``repeats`` rounds are done or, after the first, once the rounds so far have
+    taken ``budget_s`` seconds (the foundation model at 4096 rows on 2 CPU cores makes
+    one). Returns name -> :class:`Timing` (``steady_s`` = best call)."""
+    import jax
+
+    # Each fn blocks on its own output, so the contenders are timed as host code.
+    contenders = {name: Contender(lambda fn=fn: jax.block_until_ready(fn()), 1)
+                  for name, fn in fns.items()}
+    timings = time_interleaved(contenders)
+    spent = sum(t.steady_s for t in timings.values())
+    for _ in range(repeats - 1):
+        if spent >= budget_s:
+            break
+        more = time_interleaved(contenders)
+        for name, t in timings.items():
+            t.runs_s += more[name].runs_s
+            t.cpu_runs_s += more[name].cpu_runs_s
+            t.result = more[name].result
+            spent += more[name].steady_s
+    for t in timings.values():
+        t.steady_s = min(t.runs_s)
+    return timings
+
+
+def time_pair(fns: dict[str, Any], repeats: int, budget_s: float) -> tuple[dict, dict]:
+    """First call of each contender, then :func:`time_rounds`.
+
+    Returns ``(first, timings)``: ``first[name] = (wall_s, output)`` of the first call
+    (trace + compile + run) and ``timings[name]`` the :class:`Timing` of the steady
+    calls (``compile_s = first - steady``).
+    """
+    import jax
+
+    first = {}
+    for name, fn in fns.items():
+        t0 = time.perf_counter()
+        out = jax.block_until_ready(fn())
+        first[name] = (time.perf_counter() - t0, out)
+    timings = time_rounds(fns, repeats, budget_s)
+    for name, t in timings.items():
+        t.first_s = first[name][0]
+        t.compile_s = max(t.first_s - t.steady_s, 0.0)
+    return first, timings
+
+
 def peak_rss_mb() -> float:
     """Peak resident set size of this process so far, in MiB (``ru_maxrss``)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -307,18 +359,36 @@ def row_days_per_s(rows: int, days: int, seconds: float | None) -> float | None:
     return rows * days / seconds
 
 
+def save_report(path: str | os.PathLike | None, report: dict[str, Any], tag: str) -> None:
+    """Writes ``report`` with :func:`write_json` when ``path`` is given and prints
+    ``[tag] wrote PATH (wall_s s)``; does nothing when ``path`` is ``None``."""
+    if path:
+        written = write_json(path, report)
+        print(f"[{tag}] wrote {written} ({report['wall_s']:.1f} s)")
+
+
+def fmt(x, spec: str) -> str:
+    """``format(x, spec)``, or ``"-"`` for ``None`` (a value that was not measured)."""
+    return "-" if x is None else format(x, spec)
+
+
 __all__ = [
     "Contender",
     "Timing",
     "current_rss_mb",
     "env_info",
+    "fmt",
     "peak_rss_mb",
     "row_days_per_s",
     "run_isolated",
     "load_avg",
+    "parse_rows",
+    "save_report",
     "time_host",
     "time_interleaved",
     "time_jax",
+    "time_pair",
+    "time_rounds",
     "write_json",
 ]
 

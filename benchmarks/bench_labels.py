@@ -28,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
-from _common import env_info, peak_rss_mb, write_json  # noqa: E402
+from _common import env_info, peak_rss_mb, time_jax, write_json  # noqa: E402
+from selection_instances import benchmark_selection  # noqa: E402
 
 from orpr_jax.data.dataset import env_from_data  # noqa: E402
 from orpr_jax.data.synthetic import SyntheticSpec, generate  # noqa: E402
@@ -55,24 +56,18 @@ def bench_replay(num_skus: int, num_warehouses: int, repeats: int = 3) -> dict:
         return replay_candidates(rcfg, params, state, cands, demand, row_h,
                                  jax.random.key(1), horizon, lc.window)
 
-    t0 = time.perf_counter()
-    jax.block_until_ready(call())
-    first = time.perf_counter() - t0
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(call())
-        times.append(time.perf_counter() - t0)
-    steady = min(times)
+    # First call (trace + compile + run) apart, then the best of ``repeats`` calls.
+    timing = time_jax(call, repeats=repeats)
+    steady = timing.steady_s
     work = env.num_rows * len(lc.candidates) * horizon
     return {"rows": env.num_rows, "candidates": len(lc.candidates), "horizon": horizon,
             "row_days_per_s": work / steady, "steady_s": steady,
-            "compile_s": max(first - steady, 0.0)}
+            "compile_s": timing.compile_s}
 
 
 def bench_selection(batch: int, groups: int, choices: int) -> dict:
-    """The three solvers on random problems (see ``selection.benchmark_selection``)."""
-    r = sel.benchmark_selection(batch, groups, choices)
+    """The three solvers on random problems (see ``selection_instances.benchmark_selection``)."""
+    r = benchmark_selection(batch, groups, choices)
     out = {
         "problems": batch, "groups": groups, "choices": choices,
         "milp_solves_per_s": r["milp_solves_per_s"],

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -24,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import optax  # noqa: E402
-from _common import env_info, write_json  # noqa: E402
+from _common import env_info, time_jax, write_json  # noqa: E402
 from flax import nnx  # noqa: E402
 
 import orpr_jax  # noqa: E402
@@ -48,16 +47,10 @@ def _inputs(batch: int):
 
 
 def _time(fn, repeats):
-    t0 = time.perf_counter()
-    jax.block_until_ready(fn())
-    first = time.perf_counter() - t0
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - t0)
-    best = min(times)
-    return best, max(first - best, 0.0)
+    """``(steady_s, compile_s)`` of ``fn``: :func:`_common.time_jax` (first call apart,
+    then the best of ``repeats`` calls, each blocked on)."""
+    timing = time_jax(fn, repeats=repeats)
+    return timing.steady_s, timing.compile_s
 
 
 def bench_preset(preset: str, batch: int, repeats: int) -> dict:

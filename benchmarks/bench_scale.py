@@ -296,11 +296,8 @@ def bench_largest(rows: int, devices: int, days: int, seed: int) -> dict[str, An
     return res
 
 
-def _fmt(x, spec: str) -> str:
-    return "-" if x is None else format(x, spec)
-
-
 def _print_report(report: dict[str, Any]) -> None:
+    from _common import fmt
     from rich.console import Console
     from rich.table import Table
 
@@ -318,13 +315,13 @@ def _print_report(report: dict[str, Any]) -> None:
         t.add_column(col, justify="right")
     for r in report["results"]:
         t.add_row(r["mode"], str(r["devices"]), f"{r['rows']:,}",
-                  _fmt(r["row_days_per_s"], ".3g"), _fmt(r.get("speedup"), ".2f"),
-                  _fmt(r["compile_s"], ".2f"), _fmt(r["steady_s"], ".2f"))
+                  fmt(r["row_days_per_s"], ".3g"), fmt(r.get("speedup"), ".2f"),
+                  fmt(r["compile_s"], ".2f"), fmt(r["steady_s"], ".2f"))
     big = report.get("largest")
     if big:
         t.add_row("largest", str(big["devices"]), f"{big['rows']:,}",
-                  _fmt(big["row_days_per_s"], ".3g"), "-", _fmt(big["compile_s"], ".2f"),
-                  _fmt(big["steady_s"], ".2f"))
+                  fmt(big["row_days_per_s"], ".3g"), "-", fmt(big["compile_s"], ".2f"),
+                  fmt(big["steady_s"], ".2f"))
     console.print(t)
     if big:
         console.print(f"largest run: peak RSS {big['peak_mem_mb']:.0f} MB "
@@ -335,7 +332,7 @@ def main(argv=None) -> dict[str, Any]:
     args = _parse_args(argv)
     _force_host_devices(args.devices)
     import jax
-    from _common import env_info, run_isolated, write_json
+    from _common import env_info, run_isolated, save_report
 
     if jax.device_count() < args.devices:
         raise SystemExit(f"--devices={args.devices}: only {jax.device_count()} "
@@ -375,9 +372,7 @@ def main(argv=None) -> dict[str, Any]:
         print(f"[bench_scale]   failed: {report['largest_error']}", flush=True)
     report["wall_s"] = time.perf_counter() - t_start
     _print_report(report)
-    if args.json:
-        path = write_json(args.json, report)
-        print(f"[bench_scale] wrote {path} ({report['wall_s']:.1f} s)")
+    save_report(args.json, report, "bench_scale")
     return report
 
 

@@ -11,9 +11,9 @@ and validating the params):
    ``SimConfig(lead_time_mode="per_row", demand_mode="trace")`` lost-sales scenario
    (per-row fixed lead times in 1..8, a pre-drawn Poisson demand trace ``[days, rows]``),
    run through ``orpr_jax.evaluate`` and through a NumPy version of the same dynamics
-   written here (loop over days, vectorised over rows) on the same trace. Every metric
-   sum ``evaluate`` accumulates is recomputed by NumPy and the total costs must agree
-   (relative 1e-4), so both sides do the same work.
+   (``_numpy_baselines.py``: loop over days, vectorised over rows) on the same trace.
+   Every metric sum ``evaluate`` accumulates is recomputed by NumPy and the total costs
+   must agree (relative 1e-4), so both sides do the same work.
 2. ``sampled_check``: the ``lost_sales`` scenario (demand drawn inside the scan from an
    inverse-CDF table) against a NumPy loop that draws ``Generator.poisson`` each day.
    Same dynamics, independent random numbers: the costs agree within sampling error
@@ -54,34 +54,24 @@ from _common import (  # noqa: E402
     Contender,
     current_rss_mb,
     env_info,
+    fmt,
     load_avg,
     parse_rows,
     peak_rss_mb,
     row_days_per_s,
     run_isolated,
+    save_report,
     time_interleaved,
     time_jax,
-    write_json,
 )
-
-DTYPE = np.float32
-
-#: Per-row metric sums accumulated by ``orpr_jax.sim.metrics.accumulate`` (same order).
-SUM_FIELDS = (
-    "on_hand",
-    "sales",
-    "demand",
-    "filled",
-    "unmet",
-    "in_stock_days",
-    "orders_placed",
-    "ordered_units",
-    "holding_cost",
-    "penalty_cost",
-    "ordering_cost",
-    "purchase_cost",
+from _numpy_baselines import (  # noqa: E402
+    DTYPE,
+    SUM_FIELDS,
+    numpy_simulate,
+    per_row_cost_per_day,
+    total_cost,
 )
-COST_FIELDS = ("holding_cost", "penalty_cost", "ordering_cost", "purchase_cost")
+from _sim_tables import print_tables  # noqa: E402
 
 # Trace scenario (results): costs are small binary fractions, so every per-row sum is an
 # exactly representable float32 integer or half-integer and both sides agree exactly.
@@ -93,138 +83,6 @@ TOTAL_COST_RTOL = 1e-4
 # Sampled scenario (sampled_check, million_rows): orpr_jax.make("lost_sales", ...).
 SAMPLED_LEAD = 2
 SAMPLED_LEVEL = 17.0
-
-
-# --------------------------------------------------------------------------------------
-# NumPy reference implementation (vectorised over rows, loop over days)
-# --------------------------------------------------------------------------------------
-
-
-def numpy_simulate(
-    demand,
-    lead_time,
-    level,
-    initial_on_hand,
-    costs: dict[str, np.ndarray],
-    max_lead_time: int,
-    num_days: int,
-    warmup_days: int = 0,
-) -> dict[str, np.ndarray]:
-    """Lost-sales base-stock run with the day conventions of ``orpr_jax.sim.dynamics``.
-
-    Per day, after the previous day's arrivals: order ``round(max(level - position, 0))``
-    (due at the start of day t + L), sales = min(on hand, demand), unmet = demand - sales,
-    filled = min(max(on hand, 0), demand), in stock iff on hand > 0, an order is placed
-    iff it is > 0.5; costs h * end stock, p * unmet, K * placed, c * order. The pipeline
-    is a ring of ``max_lead_time + 1`` slots; slot ``(t + L) mod M`` holds units due on
-    day t + L. All arithmetic in float32, like the JAX run.
-
-    Args:
-        demand: ``[T, R]`` trace (day t uses row t), or ``(rng, mean)`` to draw
-            ``rng.poisson(mean, R)`` inside the loop.
-        lead_time: an int (one lead time for all rows) or ``[R]`` ints in
-            ``[1, max_lead_time]``.
-        level: ``[R]`` or scalar order-up-to level.
-        initial_on_hand: ``[R]`` stock at day 0 (nothing on order).
-        costs: ``holding_cost``, ``penalty_cost``, ``fixed_order_cost``, ``purchase_cost``
-            (``[R]`` or scalars).
-        max_lead_time: ring size - 1.
-        num_days: days to simulate.
-        warmup_days: leading days left out of the sums.
-
-    Returns:
-        The per-row sums of :data:`SUM_FIELDS` (float32 ``[R]``).
-    """
-    f = DTYPE
-    trace = None if isinstance(demand, tuple) else demand
-    if trace is None:
-        rng, mean = demand
-        num_rows = np.shape(initial_on_hand)[0]
-    else:
-        num_rows = trace.shape[1]
-    m = max_lead_time + 1
-    r = num_rows
-    level = np.broadcast_to(np.asarray(level, f), (r,))
-    h = np.asarray(costs["holding_cost"], f)
-    p = np.asarray(costs["penalty_cost"], f)
-    k = np.asarray(costs["fixed_order_cost"], f)
-    c = np.asarray(costs["purchase_cost"], f)
-
-    shared = np.ndim(lead_time) == 0
-    if shared:
-        lead = int(lead_time)
-        ring = np.zeros((m, r), f)
-    else:
-        # Flat [M, R] ring; the flat index of (slot (t + L_i) mod M, row i) only depends
-        # on t mod M, so the M index vectors are built once.
-        lead = np.asarray(lead_time, np.int64)
-        ring = np.zeros(m * r, f)
-        cols = np.arange(r, dtype=np.int64)
-        phase_index = [((ph + lead) % m) * r + cols for ph in range(m)]
-
-    on_hand = np.array(initial_on_hand, f)
-    pipe = np.zeros(r, f)
-    sums = {name: np.zeros(r, f) for name in SUM_FIELDS}
-    q = np.empty(r, f)
-    sales = np.empty(r, f)
-    unmet = np.empty(r, f)
-    end = np.empty(r, f)
-    filled = np.empty(r, f)
-    tmp = np.empty(r, f)
-    in_stock = np.empty(r, bool)
-    placed = np.empty(r, bool)
-
-    for t in range(num_days):
-        if trace is None:
-            d = rng.poisson(mean, r).astype(f)
-        else:
-            d = trace[t]
-        # Policy (base stock on the inventory position; no backlog in lost-sales mode)
-        # and order constraints (non-negative whole units; requests are finite here).
-        np.add(on_hand, pipe, out=q)
-        np.subtract(level, q, out=q)
-        np.maximum(q, 0.0, out=q)
-        np.round(q, out=q)
-        # Demand.
-        np.minimum(on_hand, d, out=sales)
-        np.subtract(d, sales, out=unmet)
-        np.subtract(on_hand, sales, out=end)
-        np.maximum(on_hand, 0.0, out=filled)
-        np.minimum(filled, d, out=filled)
-        np.greater(on_hand, 0.0, out=in_stock)
-        np.greater(q, 0.5, out=placed)
-        if t >= warmup_days:
-            sums["on_hand"] += end
-            sums["sales"] += sales
-            sums["demand"] += d
-            sums["filled"] += filled
-            sums["unmet"] += unmet
-            sums["in_stock_days"] += in_stock
-            sums["orders_placed"] += placed
-            sums["ordered_units"] += q
-            sums["holding_cost"] += np.multiply(h, end, out=tmp)
-            sums["penalty_cost"] += np.multiply(p, unmet, out=tmp)
-            sums["ordering_cost"] += np.multiply(k, placed, out=tmp)
-            sums["purchase_cost"] += np.multiply(c, q, out=tmp)
-        # Today's order into the ring, then day t + 1's arrivals.
-        nxt = (t + 1) % m
-        if shared:
-            ring[(t + lead) % m] += q
-            arrivals = ring[nxt]
-        else:
-            ring[phase_index[t % m]] += q
-            arrivals = ring[nxt * r : (nxt + 1) * r]
-        np.add(end, arrivals, out=on_hand)
-        pipe += q
-        pipe -= arrivals
-        arrivals[...] = 0.0
-    return sums
-
-
-def total_cost(sums: dict[str, np.ndarray]) -> float:
-    """Total cost over rows (float64 sum of the float32 per-row sums)."""
-    return float(sum(np.asarray(sums[name], np.float64).sum() for name in COST_FIELDS))
-
 
 # --------------------------------------------------------------------------------------
 # Scenarios
@@ -379,11 +237,6 @@ def _lost_sales(rows: int):
     return orpr_jax.make("lost_sales", num_rows=rows, lead_time=SAMPLED_LEAD)
 
 
-def _per_row_cost_per_day(sums: dict[str, np.ndarray], days: float) -> np.ndarray:
-    total = sum(np.asarray(sums[name], np.float64) for name in COST_FIELDS)
-    return total / days
-
-
 def bench_sampled(
     rows: int, days: int, seed: int, repeats: int, numpy_repeats: int, warmup_days: int = 0
 ) -> dict[str, Any]:
@@ -419,7 +272,7 @@ def bench_sampled(
     metrics = timing.result
     counted = days - warmup_days
     jax_row = np.asarray(metrics["per_row"]["cost_per_day"], np.float64)
-    np_row = _per_row_cost_per_day(np_timing.result, counted)
+    np_row = per_row_cost_per_day(np_timing.result, counted)
 
     jax_tp = row_days_per_s(rows, days, timing.steady_s)
     np_tp = row_days_per_s(rows, days, np_timing.steady_s)
@@ -535,59 +388,6 @@ def _parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def _fmt(x, spec: str) -> str:
-    return "-" if x is None else format(x, spec)
-
-
-def _print_tables(report: dict[str, Any]) -> None:
-    try:
-        from rich.console import Console
-        from rich.table import Table
-    except ImportError:  # pragma: no cover - rich is a dependency
-        import json
-
-        print(json.dumps(report, indent=2, default=str))
-        return
-    console = Console(width=max(Console().width, 140))
-    console.print(f"[bold]device[/]: {report['device']}   versions: {report['versions']}   "
-                  f"dtype: {report['dtype']}")
-    t = Table(title="evaluate (per-row L, demand trace) vs NumPy, same dynamics and trace")
-    for col in ("rows", "days", "JAX row-days/s", "NumPy row-days/s", "ratio",
-                "compile s", "JAX s", "NumPy s", "peak MB", "cost rel diff"):
-        t.add_column(col, justify="right")
-    for r in report["results"]:
-        t.add_row(str(r["rows"]), str(r["days"]), _fmt(r["jax_row_days_per_s"], ".3g"),
-                  _fmt(r["numpy_row_days_per_s"], ".3g"), _fmt(r["ratio"], ".2f"),
-                  _fmt(r["compile_s"], ".2f"), _fmt(r["jax_steady_s"], ".3f"),
-                  _fmt(r["numpy_s"], ".3f"), _fmt(r["peak_mem_mb"], ".0f"),
-                  _fmt(r.get("total_cost_rel_diff"), ".1e"))
-    console.print(t)
-    s = report.get("sampled_check")
-    if s:
-        t = Table(title=f"sampled_check: lost_sales L={s['lead_time']}, base stock "
-                        f"{s['level']:g}, JAX table sampling vs NumPy Generator.poisson")
-        for col in ("rows", "days", "JAX row-days/s", "NumPy row-days/s", "ratio",
-                    "compile s", "JAX cost/row-day", "NumPy cost/row-day", "z"):
-            t.add_column(col, justify="right")
-        t.add_row(str(s["rows"]), str(s["days"]), _fmt(s["jax_row_days_per_s"], ".3g"),
-                  _fmt(s["numpy_row_days_per_s"], ".3g"), _fmt(s["ratio"], ".2f"),
-                  _fmt(s["compile_s"], ".2f"),
-                  f"{s['jax_cost_per_row_day']:.4f} ± {s['jax_cost_stderr']:.4f}",
-                  f"{s['numpy_cost_per_row_day']:.4f} ± {s['numpy_cost_stderr']:.4f}",
-                  _fmt(s["cost_diff_z"], ".2f"))
-        console.print(t)
-    m = report.get("million_rows")
-    if m:
-        t = Table(title="million_rows: lost_sales through evaluate (JAX only)")
-        for col in ("rows", "days", "row-days/s", "compile s", "steady s", "peak MB",
-                    "within 2 GB"):
-            t.add_column(col, justify="right")
-        t.add_row(str(m["rows"]), str(m["days"]), _fmt(m["row_days_per_s"], ".3g"),
-                  _fmt(m["compile_s"], ".2f"), _fmt(m["steady_s"], ".2f"),
-                  _fmt(m["peak_mem_mb"], ".0f"), str(m["within_target"]))
-        console.print(t)
-
-
 def main(argv=None) -> dict[str, Any]:
     args = _parse_args(argv)
     call = (lambda fn, *a: fn(*a)) if args.in_process else run_isolated
@@ -607,9 +407,9 @@ def main(argv=None) -> dict[str, Any]:
         res = call(bench_trace_size, rows, args.days, args.seed, args.repeats,
                    args.numpy_repeats, args.skip_numpy)
         report["results"].append(res)
-        print(f"[bench_sim]   JAX {_fmt(res['jax_row_days_per_s'], '.3g')} row-days/s, "
-              f"NumPy {_fmt(res['numpy_row_days_per_s'], '.3g')}, ratio "
-              f"{_fmt(res['ratio'], '.2f')}", flush=True)
+        print(f"[bench_sim]   JAX {fmt(res['jax_row_days_per_s'], '.3g')} row-days/s, "
+              f"NumPy {fmt(res['numpy_row_days_per_s'], '.3g')}, ratio "
+              f"{fmt(res['ratio'], '.2f')}", flush=True)
     report["sampled_check"] = None
     if args.sampled:
         print(f"[bench_sim] sampled_check rows={args.sampled_rows} days={args.days} ...",
@@ -623,10 +423,8 @@ def main(argv=None) -> dict[str, Any]:
         report["million_rows"] = call(bench_million, args.million_rows, args.days,
                                       args.seed, max(1, min(args.repeats, 2)))
     report["wall_s"] = time.perf_counter() - t_start
-    _print_tables(report)
-    if args.json:
-        path = write_json(args.json, report)
-        print(f"[bench_sim] wrote {path} ({report['wall_s']:.1f} s)")
+    print_tables(report)
+    save_report(args.json, report, "bench_sim")
     return report
 
 

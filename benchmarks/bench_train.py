@@ -86,17 +86,21 @@ import optax  # noqa: E402
 from _common import (  # noqa: E402
     Contender,
     env_info,
+    fmt,
     load_avg,
     parse_rows,
+    save_report,
     time_interleaved,
-    write_json,
+    time_pair,
+    time_rounds,
 )
+from _train_contenders import make_host  # noqa: E402
 from flax import nnx  # noqa: E402
 
 import orpr_jax  # noqa: E402
 from orpr_jax.policies.foundation import FoundationConfig, FoundationModel  # noqa: E402
 from orpr_jax.train.agents import make_foundation_agent, make_mlp_agent  # noqa: E402
-from orpr_jax.train.rl import HParams, RLConfig, make_ppo_parts, make_train  # noqa: E402
+from orpr_jax.train.rl import HParams, RLConfig, make_train  # noqa: E402
 
 LEAD_TIME = 2
 MLP_VALUES = np.arange(0, 21, dtype=np.float32)  # order quantities 0..20
@@ -130,76 +134,6 @@ def build(policy: str, rows: int):
 
 
 # --------------------------------------------------------------------------------------
-# The host-loop baseline (public make_ppo_parts only) and the fused rollout alone
-# --------------------------------------------------------------------------------------
-
-
-def make_host(config: RLConfig, env, sim_params, agent) -> types.SimpleNamespace:
-    """The host-driven baseline and the pieces the breakdown times.
-
-    Returns a namespace of:
-
-    * ``train(key, hp) -> (runner, [metrics per update])``: ``config.num_updates`` host
-      updates from ``init(key, hp)``;
-    * ``rollout(runner, hp) -> (state, obs, traj, next_key, epoch_key)``: one jitted
-      ``keys`` call, ``num_steps`` calls of the jitted ``day_step``, one jitted stack;
-    * ``learn``: ``jax.jit(parts.learn)``, called on ``rollout``'s output;
-    * ``fused_rollout(runner, hp)``: the same rollout as one jitted ``lax.scan`` of
-      ``day_step`` (the breakdown's reference for what fusing the days gives).
-    """
-    parts = make_ppo_parts(config, env, sim_params, agent)
-    n_steps = config.num_steps
-    init = jax.jit(parts.init)
-    day = jax.jit(parts.day_step)
-    learn = jax.jit(parts.learn)
-
-    @jax.jit
-    def keys(runner):
-        # Tuples of T keys, so the day loop indexes a Python tuple (no slicing dispatch).
-        key, pkeys, skeys, ekey = parts.keys(runner)
-        return (key, tuple(pkeys[t] for t in range(n_steps)),
-                tuple(skeys[t] for t in range(n_steps)), ekey)
-
-    @jax.jit
-    def stack(days):
-        return jax.tree.map(lambda *xs: jnp.stack(xs), *days)
-
-    def rollout(runner, hp):
-        key, pkeys, skeys, ekey = keys(runner)
-        state, obs, days = runner.env_state, runner.obs, []
-        for t in range(n_steps):
-            (state, obs), tr = day(runner.params, state, obs, pkeys[t], skeys[t],
-                                   runner.lagrange, hp)
-            days.append(tr)
-        return state, obs, stack(tuple(days)), key, ekey
-
-    def update(runner, hp):
-        state, obs, traj, key, ekey = rollout(runner, hp)
-        return learn(runner, state, obs, traj, key, ekey, hp)
-
-    def train(key, hp):
-        runner, metrics = init(key, hp), []
-        for _ in range(config.num_updates):
-            runner, m = update(runner, hp)
-            metrics.append(m)
-        return runner, metrics
-
-    @jax.jit
-    def fused_rollout(runner, hp):
-        key, pkeys, skeys, ekey = parts.keys(runner)
-
-        def body(carry, ks):
-            return parts.day_step(runner.params, *carry, *ks, runner.lagrange, hp)
-
-        (state, obs), traj = jax.lax.scan(body, (runner.env_state, runner.obs),
-                                          (pkeys, skeys))
-        return state, obs, traj, key, ekey
-
-    return types.SimpleNamespace(init=init, train=train, rollout=rollout, learn=learn,
-                                 fused_rollout=fused_rollout)
-
-
-# --------------------------------------------------------------------------------------
 # Benchmarks
 # --------------------------------------------------------------------------------------
 
@@ -207,49 +141,6 @@ def make_host(config: RLConfig, env, sim_params, agent) -> types.SimpleNamespace
 def _max_param_diff(a, b) -> float:
     diffs = jax.tree.map(lambda x, y: jnp.max(jnp.abs(x - y)), a, b)
     return float(max(jax.tree.leaves(diffs)))
-
-
-def _rounds(fns: dict[str, Any], repeats: int, budget_s: float) -> dict:
-    """Alternating steady rounds (one call of each of ``fns``, in order, each blocked on)
-    until ``repeats`` rounds are done or, after the first, once the rounds so far have
-    taken ``budget_s`` seconds (the foundation model at 4096 rows on 2 CPU cores makes
-    one). Returns name -> :class:`_common.Timing` (``steady_s`` = best call)."""
-    # Each fn blocks on its own output, so the contenders are timed as host code.
-    contenders = {name: Contender(lambda fn=fn: jax.block_until_ready(fn()), 1)
-                  for name, fn in fns.items()}
-    timings = time_interleaved(contenders)
-    spent = sum(t.steady_s for t in timings.values())
-    for _ in range(repeats - 1):
-        if spent >= budget_s:
-            break
-        more = time_interleaved(contenders)
-        for name, t in timings.items():
-            t.runs_s += more[name].runs_s
-            t.cpu_runs_s += more[name].cpu_runs_s
-            t.result = more[name].result
-            spent += more[name].steady_s
-    for t in timings.values():
-        t.steady_s = min(t.runs_s)
-    return timings
-
-
-def _time_pair(fns: dict[str, Any], repeats: int, budget_s: float) -> tuple[dict, dict]:
-    """First call of each contender, then :func:`_rounds`.
-
-    Returns ``(first, timings)``: ``first[name] = (wall_s, output)`` of the first call
-    (trace + compile + run) and ``timings[name]`` the :class:`_common.Timing` of the steady
-    calls (``compile_s = first - steady``).
-    """
-    first = {}
-    for name, fn in fns.items():
-        t0 = time.perf_counter()
-        out = jax.block_until_ready(fn())
-        first[name] = (time.perf_counter() - t0, out)
-    timings = _rounds(fns, repeats, budget_s)
-    for name, t in timings.items():
-        t.first_s = first[name][0]
-        t.compile_s = max(t.first_s - t.steady_s, 0.0)
-    return first, timings
 
 
 def _breakdown(host: types.SimpleNamespace, config: RLConfig, hp: HParams, seed: int,
@@ -260,7 +151,7 @@ def _breakdown(host: types.SimpleNamespace, config: RLConfig, hp: HParams, seed:
     t0 = time.perf_counter()
     rolled = jax.block_until_ready(host.fused_rollout(runner, hp))  # compile + run
     fused_rollout_first_s = time.perf_counter() - t0
-    t = _rounds({"host_rollout": lambda: host.rollout(runner, hp),
+    t = time_rounds({"host_rollout": lambda: host.rollout(runner, hp),
                  "fused_rollout": lambda: host.fused_rollout(runner, hp),
                  "learn": lambda: host.learn(runner, *rolled, hp)}, repeats, budget_s)
     hr, fr, le = (t[k].steady_s for k in ("host_rollout", "fused_rollout", "learn"))
@@ -302,7 +193,7 @@ def bench_size(policy: str, rows: int, config: RLConfig, repeats: int, budget_s:
         return k
 
     load_before = load_avg()
-    first, timings = _time_pair({"fused": lambda: fused(next_key("fused"), hp),
+    first, timings = time_pair({"fused": lambda: fused(next_key("fused"), hp),
                                  "host": lambda: host.train(next_key("host"), hp)},
                                 repeats, budget_s)
     # Same key, same math: the first calls must end with the same parameters.
@@ -448,10 +339,6 @@ def _parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def _fmt(x, spec: str) -> str:
-    return "-" if x is None else format(x, spec)
-
-
 def main(argv=None) -> int:
     args = _parse_args(argv)
     config = RLConfig(algorithm="ppo", num_updates=args.updates, num_steps=args.num_steps,
@@ -501,7 +388,7 @@ def main(argv=None) -> int:
             print(f"[bench_train]   fused {res['fused_row_days_per_s']:.3g} row-days/s, "
                   f"host {res['host_row_days_per_s']:.3g}, ratio {res['ratio']:.2f} "
                   f"(compile {res['fused_compile_s']:.1f} s / {res['host_compile_s']:.1f} s"
-                  f"; param diff {_fmt(res['max_param_diff'], '.1e')})", flush=True)
+                  f"; param diff {fmt(res['max_param_diff'], '.1e')})", flush=True)
             b = res["breakdown"]
             print(f"[bench_train]   per update: rollout host {b['host_rollout_s']:.4f} s / "
                   f"fused {b['fused_rollout_s']:.4f} s, learn {b['learn_s']:.4f} s "
@@ -541,9 +428,7 @@ def main(argv=None) -> int:
               f"{b['host_rollout_s']:>13.4f}{b['fused_rollout_s']:>14.4f}"
               f"{b['learn_s']:>10.4f}"
               f"{r['fused_compile_s']:>14.2f}{r['host_compile_s']:>13.2f}")
-    if args.json:
-        path = write_json(args.json, report)
-        print(f"[bench_train] wrote {path} ({report['wall_s']:.1f} s)")
+    save_report(args.json, report, "bench_train")
     return 0
 
 

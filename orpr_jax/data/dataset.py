@@ -173,6 +173,19 @@ def lead_time_probs_from_moments(mean, std, max_lead_time: int) -> np.ndarray:
     return probs / probs.sum(axis=1, keepdims=True)
 
 
+def _lead_time_moments(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The rows' lead-time mean and std, checked (mean >= 1, std >= 0, finite)."""
+    lt_mean = rows["lead_time_mean"].to_numpy(np.float64)
+    lt_std = rows["lead_time_std"].to_numpy(np.float64)
+    if np.any(~np.isfinite(lt_mean)) or np.any(lt_mean < 1):
+        bad = lt_mean[~np.isfinite(lt_mean) | (lt_mean < 1)][0]
+        raise ValueError(f"lead_time_mean={bad!r} is not allowed; expected values >= 1")
+    if np.any(~np.isfinite(lt_std)) or np.any(lt_std < 0):
+        bad = lt_std[~np.isfinite(lt_std) | (lt_std < 0)][0]
+        raise ValueError(f"lead_time_std={bad!r} is not allowed; expected values >= 0")
+    return lt_mean, lt_std
+
+
 def env_from_data(
     data: InventoryData,
     *,
@@ -222,14 +235,7 @@ def env_from_data(
             f"num_days={num_days} is not allowed; expected an integer in [1, {t_total - start}]"
         )
     rows = data.rows
-    lt_mean = rows["lead_time_mean"].to_numpy(np.float64)
-    lt_std = rows["lead_time_std"].to_numpy(np.float64)
-    if np.any(~np.isfinite(lt_mean)) or np.any(lt_mean < 1):
-        bad = lt_mean[~np.isfinite(lt_mean) | (lt_mean < 1)][0]
-        raise ValueError(f"lead_time_mean={bad!r} is not allowed; expected values >= 1")
-    if np.any(~np.isfinite(lt_std)) or np.any(lt_std < 0):
-        bad = lt_std[~np.isfinite(lt_std) | (lt_std < 0)][0]
-        raise ValueError(f"lead_time_std={bad!r} is not allowed; expected values >= 0")
+    lt_mean, lt_std = _lead_time_moments(rows)
     if max_lead_time is None:
         spread = np.where(lt_std >= 0.05, 3.0 * lt_std, 0.0) if stochastic_lead_time else 0.0
         max_lead_time = int(np.ceil(np.max(np.round(lt_mean) + spread)))

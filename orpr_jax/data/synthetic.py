@@ -130,20 +130,7 @@ def generate(key: jax.Array, spec: SyntheticSpec = SyntheticSpec()) -> Inventory
     start = pd.Timestamp(spec.start_date)
     doy0 = (start.day_of_year - 1) % 365
     doy = (doy0 + np.arange(spec.num_days)) % 365
-    promo = np.zeros((spec.num_days, n_rows), np.float32)
-    for fest in FESTIVALS_DOY:
-        joins = rng.random(n_cat) < 0.75
-        length = rng.integers(3, 8, n_cat)
-        for c in np.flatnonzero(joins):
-            days = np.flatnonzero(((doy - (fest - length[c] + 1)) % 365) < length[c])
-            promo[np.ix_(days, np.flatnonzero(row_cat == c))] = 1.0
-    sku_promos = rng.poisson(2.0 * spec.num_days / 365, n_sku)
-    # Rows are laid out SKU by SKU, so a SKU's rows are one contiguous block.
-    bounds = np.searchsorted(sku_idx, np.arange(n_sku + 1))
-    for s in np.flatnonzero(sku_promos):
-        for _ in range(sku_promos[s]):
-            t0 = rng.integers(0, spec.num_days)
-            promo[t0 : t0 + rng.integers(2, 6), bounds[s] : bounds[s + 1]] = 1.0
+    promo = _promotions(rng, spec, doy, row_cat, sku_idx)
     uplift = rng.uniform(1.3, 4.0, n_rows)
 
     # --- vendor, review and order constraints --------------------------------------
@@ -186,7 +173,43 @@ def generate(key: jax.Array, spec: SyntheticSpec = SyntheticSpec()) -> Inventory
     )
     demand = _sample_trace(rng, config, params, spec.num_days)
 
-    table = pd.DataFrame(
+    table = _row_table(rows, sku_idx, wh_idx, row_cat, lt_mean, lt_std, review, offset,
+                       holding, penalty, moq, pack, level, uplift)
+    return InventoryData(
+        demand=demand,
+        promo=promo,
+        rows=table,
+        start_date=start,
+        capacity=capacity,
+        name="jd_synthetic",
+    )
+
+
+def _promotions(rng: np.random.Generator, spec: SyntheticSpec, doy: np.ndarray,
+                row_cat: np.ndarray, sku_idx: np.ndarray) -> np.ndarray:
+    """``[T, R]`` promotion calendar: festivals a category joins, and SKU-level events."""
+    n_rows, n_sku, n_cat = len(sku_idx), spec.num_skus, spec.num_categories
+    promo = np.zeros((spec.num_days, n_rows), np.float32)
+    for fest in FESTIVALS_DOY:
+        joins = rng.random(n_cat) < 0.75
+        length = rng.integers(3, 8, n_cat)
+        for c in np.flatnonzero(joins):
+            days = np.flatnonzero(((doy - (fest - length[c] + 1)) % 365) < length[c])
+            promo[np.ix_(days, np.flatnonzero(row_cat == c))] = 1.0
+    sku_promos = rng.poisson(2.0 * spec.num_days / 365, n_sku)
+    # Rows are laid out SKU by SKU, so a SKU's rows are one contiguous block.
+    bounds = np.searchsorted(sku_idx, np.arange(n_sku + 1))
+    for s in np.flatnonzero(sku_promos):
+        for _ in range(sku_promos[s]):
+            t0 = rng.integers(0, spec.num_days)
+            promo[t0 : t0 + rng.integers(2, 6), bounds[s] : bounds[s + 1]] = 1.0
+    return promo
+
+
+def _row_table(rows, sku_idx, wh_idx, row_cat, lt_mean, lt_std, review, offset, holding,
+               penalty, moq, pack, level, uplift) -> pd.DataFrame:
+    """The row table of the documented data format (plus the generator's truth)."""
+    return pd.DataFrame(
         {
             "row_id": [f"S{s:05d}-W{w}" for s, w, _ in rows],
             "sku": [f"S{s:05d}" for s in sku_idx],
@@ -207,14 +230,6 @@ def generate(key: jax.Array, spec: SyntheticSpec = SyntheticSpec()) -> Inventory
             "mean_demand": level,
             "promo_uplift": uplift,
         }
-    )
-    return InventoryData(
-        demand=demand,
-        promo=promo,
-        rows=table,
-        start_date=start,
-        capacity=capacity,
-        name="jd_synthetic",
     )
 
 

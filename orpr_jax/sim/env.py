@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import chex
 import jax
 import jax.numpy as jnp
 
@@ -64,6 +65,8 @@ class InventoryEnv:
             truncated the returned obs/state are those of a fresh reset (auto-reset).
         """
         cfg = self.config
+        # A [R, 1] or [1] action would broadcast silently inside the dynamics.
+        chex.assert_shape(action, (cfg.num_rows,))
         demand_key, lead_key, reset_key = jax.random.split(key, 3)
         demand = sample_demand(demand_key, cfg, params, state.t)
         lead_time = draw_lead_time(lead_key, cfg, params)

@@ -8,7 +8,17 @@ import numpy as np
 import pytest
 
 import orpr_jax
-from orpr_jax.labels import order_lp as ol
+from benchmarks.order_lp_instances import benchmark_order_lp, random_inputs
+from orpr_jax.labels.order_lp.inputs import (
+    STATUS_FAILED,
+    STATUS_OK,
+    STATUS_RETRIED,
+    lp_inputs_from_state,
+    order_lp_inputs,
+    stack_inputs,
+)
+from orpr_jax.labels.order_lp.lp import OrderLP, make_order_lp
+from orpr_jax.labels.order_lp.plan import plan_costs
 from orpr_jax.sim.dynamics import initial_state, transition
 from orpr_jax.sim.types import SimConfig
 
@@ -17,14 +27,14 @@ def _one(**kw):
     base = dict(on_hand=[3.0], demand=[[[3.0, 3.0, 3.0, 3.0]]], lead_time=[1],
                 holding_cost=[1.0], penalty_cost=[10.0], purchase_cost=[0.0])
     base.update(kw)
-    return ol.order_lp_inputs(**base)
+    return order_lp_inputs(**base)
 
 
 def _solve(inputs):
     _, n, h, s = inputs.shape
-    lp = ol.make_order_lp(n, h, s)
-    sol = lp.solve_batch(ol.stack_inputs([inputs]))
-    assert sol.status[0] == ol.STATUS_OK
+    lp = make_order_lp(n, h, s)
+    sol = lp.solve_batch(stack_inputs([inputs]))
+    assert sol.status[0] == STATUS_OK
     return sol.orders[0], sol.objective[0]
 
 
@@ -95,30 +105,30 @@ def test_pipeline_arrivals_reduce_orders():
 
 @pytest.fixture(scope="module")
 def small():
-    x = ol.random_inputs(0, 4, 3, 10, 3, capacity_frac=0.8)
-    lp = ol.make_order_lp(3, 10, 3)
+    x = random_inputs(0, 4, 3, 10, 3, capacity_frac=0.8)
+    lp = make_order_lp(3, 10, 3)
     return x, lp, lp.solve_batch(x)
 
 
 def test_layer_is_dpp_and_cached():
-    lp = ol.make_order_lp(3, 10, 3)
+    lp = make_order_lp(3, 10, 3)
     assert lp.problem.is_dpp()
-    assert ol.make_order_lp(3, 10, 3) is lp
+    assert make_order_lp(3, 10, 3) is lp
     assert lp.layer is lp.layer
 
 
 def test_batched_equals_fresh(small):
     x, lp, sol = small
     assert sol.orders.shape == (4, 3, 10) and sol.label.shape == (4, 3)
-    np.testing.assert_array_equal(sol.status, ol.STATUS_OK)
+    np.testing.assert_array_equal(sol.status, STATUS_OK)
     for b in range(4):
         one = jax.tree.map(lambda a, b=b: a[b], x)
         fresh = lp.solve_one_fresh(one)
-        assert fresh.status == ol.STATUS_OK and fresh.orders.shape == (3, 10)
+        assert fresh.status == STATUS_OK and fresh.orders.shape == (3, 10)
         assert sol.objective[b] == pytest.approx(fresh.objective, rel=1e-4)
         # The batched plan is optimal for the fresh problem (robust to tied optima) ...
-        assert ol.plan_costs(one, sol.orders[b]).mean() == pytest.approx(fresh.objective,
-                                                                          rel=1e-4)
+        assert plan_costs(one, sol.orders[b]).mean() == pytest.approx(fresh.objective,
+                                                                       rel=1e-4)
         # ... and, the optimum of these instances being unique, the same plan.
         scale = max(one.demand.max(), one.on_hand.max())
         np.testing.assert_allclose(sol.orders[b], fresh.orders, atol=1e-4 * scale)
@@ -127,7 +137,7 @@ def test_batched_equals_fresh(small):
 def test_objective_is_exact_cost_of_plan(small):
     # Lost-sales linearisation: the LP value equals its plan's replayed SAA cost.
     x, _, sol = small
-    np.testing.assert_allclose(ol.plan_costs(x, sol.orders).mean(axis=1), sol.objective,
+    np.testing.assert_allclose(plan_costs(x, sol.orders).mean(axis=1), sol.objective,
                                rtol=1e-6)
 
 
@@ -138,15 +148,15 @@ def test_batch_size_chunks_match_one_call(small):
 
 
 def test_capacity_binds():
-    x = ol.random_inputs(3, 4, 3, 10, 3, capacity_frac=0.4, review=False)
-    sol = ol.make_order_lp(3, 10, 3).solve_batch(x)
-    np.testing.assert_array_equal(sol.status, ol.STATUS_OK)
+    x = random_inputs(3, 4, 3, 10, 3, capacity_frac=0.4, review=False)
+    sol = make_order_lp(3, 10, 3).solve_batch(x)
+    np.testing.assert_array_equal(sol.status, STATUS_OK)
     daily = sol.orders.sum(axis=1)  # [B, H]
     cap = x.capacity
     assert np.all(daily <= cap * (1 + 1e-6) + 1e-9)
     # It binds: some day of every problem orders the full capacity.
     np.testing.assert_allclose(daily.max(axis=1), cap[:, 0], rtol=1e-5)
-    loose = ol.make_order_lp(3, 10, 3).solve_batch(x.replace(capacity=np.full_like(cap, np.inf)))
+    loose = make_order_lp(3, 10, 3).solve_batch(x.replace(capacity=np.full_like(cap, np.inf)))
     assert np.all(loose.orders.sum(axis=1).max(axis=1) > cap[:, 0] * 1.01)
     assert np.all(loose.objective < sol.objective)
 
@@ -160,12 +170,12 @@ def test_review_mask_respected(small):
 
 
 def test_padding_rows_change_nothing():
-    x = ol.random_inputs(11, 2, 4, 8, 2, active_frac=0.5)  # rows 2, 3 are padding
-    sol = ol.make_order_lp(4, 8, 2).solve_batch(x)
+    x = random_inputs(11, 2, 4, 8, 2, active_frac=0.5)  # rows 2, 3 are padding
+    sol = make_order_lp(4, 8, 2).solve_batch(x)
     real = jax.tree.map(lambda a: a[:, :2] if a.ndim == 2 else a, x)
     real = real.replace(demand=x.demand[:, :, :2], arrivals=x.arrivals[:, :2],
                         review_mask=x.review_mask[:, :2], capacity=x.capacity)
-    ref = ol.make_order_lp(2, 8, 2).solve_batch(real)
+    ref = make_order_lp(2, 8, 2).solve_batch(real)
     np.testing.assert_allclose(sol.orders[:, 2:], 0.0)
     np.testing.assert_allclose(sol.objective, ref.objective, rtol=1e-6)
     np.testing.assert_allclose(sol.orders[:, :2], ref.orders, atol=1e-4 * x.demand.max())
@@ -175,12 +185,12 @@ def test_failed_solve_is_retried_then_flagged(small):
     x, lp, sol = small
     # One Clarabel iteration cannot solve: the check flags it and SCS solves it.
     retried = lp.solve_batch(x, solver_args={"max_iter": 1})
-    np.testing.assert_array_equal(retried.status, ol.STATUS_RETRIED)
+    np.testing.assert_array_equal(retried.status, STATUS_RETRIED)
     np.testing.assert_allclose(retried.objective, sol.objective, rtol=1e-4)
     # Both methods crippled: reported per problem, no exception.
     failed = lp.solve_batch(x, solver_args={"max_iter": 1},
                             fallback_solver_args={"solve_method": "SCS", "max_iters": 2})
-    np.testing.assert_array_equal(failed.status, ol.STATUS_FAILED)
+    np.testing.assert_array_equal(failed.status, STATUS_FAILED)
     assert not failed.ok.any() and np.isnan(failed.objective).all()
     np.testing.assert_array_equal(failed.orders, 0.0)
 
@@ -189,7 +199,7 @@ def test_fresh_failure_is_flagged(small):
     x, lp, _ = small
     one = jax.tree.map(lambda a: a[0], x)
     out = lp.solve_one_fresh(one, solver="NOT_A_SOLVER", fallback_solver=None)
-    assert out.status == ol.STATUS_FAILED and math.isnan(out.objective)
+    assert out.status == STATUS_FAILED and math.isnan(out.objective)
 
 
 # --------------------------------------------------------------------------------------
@@ -230,7 +240,7 @@ def test_inputs_from_state_read_pipeline_review_and_costs():
     state = _advance(cfg, params, trace, 2)  # day 2: orders of 5 from days 0 and 1 in flight
     h = 6
     scen = np.stack([trace[2:2 + h], trace[2:2 + h] + 1.0])  # [S=2, H, R]
-    x = ol.lp_inputs_from_state(cfg, params, state, scen, [0, 1], h, num_rows=3)
+    x = lp_inputs_from_state(cfg, params, state, scen, [0, 1], h, num_rows=3)
     assert x.shape == (1, 3, h, 2) and not x.batched
     np.testing.assert_array_equal(x.active, [True, True, False])
     np.testing.assert_allclose(x.on_hand[:2], np.asarray(state.on_hand)[:2])
@@ -252,7 +262,7 @@ def test_inputs_from_state_stochastic_and_capacity():
     cfg, params, trace = _sim(warehouse=(1, 1, 1), lead_time_mode="stochastic",
                               use_capacity=True, use_max_order=True)
     state = initial_state(cfg, params)
-    x = ol.lp_inputs_from_state(cfg, params, state, trace[None, :5], [2, 0, 1], 5)
+    x = lp_inputs_from_state(cfg, params, state, trace[None, :5], [2, 0, 1], 5)
     # Means 2.1, 2.5, 1.0 round (half up) to 2, 3, 1; rows are in the given order.
     np.testing.assert_array_equal(x.lead_time, [1, 2, 3])
     np.testing.assert_allclose(x.capacity, 100.0)
@@ -263,9 +273,9 @@ def test_plan_replayed_through_simulator_costs_what_the_lp_predicts():
     cfg, params, trace = _sim(warehouse=(0, 0, 0))
     state = _advance(cfg, params, trace, 2)
     h = 9
-    x = ol.lp_inputs_from_state(cfg, params, state, trace[None, 2:2 + h], [0, 1, 2], h)
-    sol = ol.make_order_lp(3, h, 1).solve_batch(ol.stack_inputs([x]))
-    assert sol.status[0] == ol.STATUS_OK
+    x = lp_inputs_from_state(cfg, params, state, trace[None, 2:2 + h], [0, 1, 2], h)
+    sol = make_order_lp(3, h, 1).solve_batch(stack_inputs([x]))
+    assert sol.status[0] == STATUS_OK
     plan = sol.orders[0]
     # Integer data, unique optimum: the LP vertex is whole units (the simulator rounds).
     np.testing.assert_allclose(plan, np.round(plan), atol=1e-5)
@@ -326,7 +336,7 @@ def test_inactive_rows_are_not_validated():
 ])
 def test_lp_size_errors(args, match):
     with pytest.raises(ValueError, match=match):
-        ol.OrderLP(*args)
+        OrderLP(*args)
 
 
 def test_solve_errors(small):
@@ -337,22 +347,22 @@ def test_solve_errors(small):
     with pytest.raises(ValueError, match="solve_one_fresh takes one problem"):
         lp.solve_one_fresh(x)
     with pytest.raises(ValueError, match=r"inputs have \(N, H, S\) = \(1, 4, 1\)"):
-        lp.solve_batch(ol.stack_inputs([_one()]))
+        lp.solve_batch(stack_inputs([_one()]))
     with pytest.raises(ValueError, match="batch_size=0"):
         lp.solve_batch(x, batch_size=0)
-    short = ol.OrderLP(1, 4, 1, max_lead_time=1)
+    short = OrderLP(1, 4, 1, max_lead_time=1)
     with pytest.raises(ValueError, match="lead_time=2 exceeds this OrderLP's max_lead_time=1"):
-        short.solve_batch(ol.stack_inputs([_one(lead_time=[2])]))
+        short.solve_batch(stack_inputs([_one(lead_time=[2])]))
     with pytest.raises(ValueError, match="problems is empty"):
-        ol.stack_inputs([])
+        stack_inputs([])
     with pytest.raises(ValueError, match="different"):
-        ol.stack_inputs([_one(), one])
+        stack_inputs([_one(), one])
     with pytest.raises(ValueError, match="unbatched"):
-        ol.stack_inputs([x])
+        stack_inputs([x])
     with pytest.raises(ValueError, match=r"orders has shape \(3, 9\)"):
-        ol.plan_costs(one, np.zeros((3, 9)))
+        plan_costs(one, np.zeros((3, 9)))
     with pytest.raises(ValueError, match="orders=-1.0"):
-        ol.plan_costs(one, -np.ones((3, 10)))
+        plan_costs(one, -np.ones((3, 10)))
 
 
 def test_from_state_errors():
@@ -373,10 +383,10 @@ def test_from_state_errors():
     for kw, match in cases:
         args = dict(demand_scenarios=scen, rows_of_warehouse=[0, 1], horizon=5) | kw
         with pytest.raises(ValueError, match=match):
-            ol.lp_inputs_from_state(cfg, params, state, **args)
+            lp_inputs_from_state(cfg, params, state, **args)
     bcfg, bparams, _ = _sim(backorder=True)
     with pytest.raises(ValueError, match="backorder=True is not supported"):
-        ol.lp_inputs_from_state(bcfg, bparams, initial_state(bcfg, bparams), scen, [0], 5)
+        lp_inputs_from_state(bcfg, bparams, initial_state(bcfg, bparams), scen, [0], 5)
 
 
 @pytest.mark.parametrize("kw,match", [
@@ -386,11 +396,11 @@ def test_from_state_errors():
 def test_random_inputs_errors(kw, match):
     args = dict(seed=0, B=1, N=1, H=3, S=1) | kw
     with pytest.raises(ValueError, match=match):
-        ol.random_inputs(**args)
+        random_inputs(**args)
 
 
 def test_benchmark_smoke():
-    out = ol.benchmark_order_lp(2, 2, 5, 2, n_fresh=1)
+    out = benchmark_order_lp(2, 2, 5, 2, n_fresh=1)
     assert out["batched_solves_per_s"] > 0 and out["fresh_solves_per_s"] > 0
     assert out["max_rel_objective_diff"] < 1e-4
     assert out["statuses"] == [2, 0, 0]

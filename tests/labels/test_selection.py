@@ -12,26 +12,24 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import orpr_jax.labels.selection as sel
+from benchmarks.selection_instances import benchmark_selection, random_problem, tiny_problem
+from orpr_jax.labels.selection import batched_lp
+from orpr_jax.labels.selection.batched_lp import solve_batched_lp
+from orpr_jax.labels.selection.dual import dual_select, solve_dual
+from orpr_jax.labels.selection.milp import solve_milp
+from orpr_jax.labels.selection.problem import (
+    FEAS_ATOL,
+    FEAS_RTOL,
+    STATUS_FAILED,
+    STATUS_INFEASIBLE,
+    STATUS_OK,
+    evaluate_choice,
+    infeasible_report,
+    make_problem,
+    min_loss_choice,
+)
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def tiny_problem(seed, b=4, g=3, v=4, masked=True):
-    """Small instances with rising stock and falling loss plus noise; budget in between."""
-    rng = np.random.default_rng(seed)
-    stock = np.cumsum(rng.uniform(0.5, 3.0, (b, g, v)), axis=-1)
-    loss = np.cumsum(rng.uniform(0.2, 2.0, (b, g, v)), axis=-1)[..., ::-1]
-    loss = loss * rng.uniform(0.9, 1.1, loss.shape)  # not monotone any more
-    allowed = np.ones((b, g, v), bool)
-    if masked:
-        allowed = rng.random((b, g, v)) < 0.75
-        allowed[..., 0] |= ~allowed.any(axis=-1)
-    lo = np.where(allowed, loss, np.inf).min(-1).sum(-1)
-    hi = np.take_along_axis(loss, np.where(allowed, stock, np.inf).argmin(-1)[..., None], -1)
-    hi = hi[..., 0].sum(-1)
-    budget = lo + rng.uniform(0.1, 0.9, b) * (hi - lo)
-    return sel.make_problem(stock, loss, budget, allowed)
 
 
 def brute_force(problem):
@@ -44,7 +42,7 @@ def brute_force(problem):
     best = np.full(b, np.inf)
     for i in range(b):
         scale = max(budget[i], np.where(allowed[i], loss[i], 0).max(-1).sum())
-        limit = budget[i] * (1 + sel.FEAS_RTOL) + sel.FEAS_ATOL * scale
+        limit = budget[i] * (1 + FEAS_RTOL) + FEAS_ATOL * scale
         for combo in itertools.product(range(v), repeat=g):
             rows = np.arange(g)
             if not allowed[i, rows, combo].all():
@@ -62,7 +60,7 @@ def assert_valid(problem, result, *, feasible=None):
     assert np.all(choice[~active] == -1)
     idx = np.clip(choice, 0, None)[..., None]
     assert np.all(np.take_along_axis(allowed, idx, -1)[..., 0][active])
-    obj, tot, within = sel.evaluate_choice(problem, choice)
+    obj, tot, within = evaluate_choice(problem, choice)
     np.testing.assert_allclose(np.asarray(result.objective, np.float64), obj, rtol=1e-5)
     np.testing.assert_allclose(np.asarray(result.total_loss, np.float64), tot, rtol=1e-5,
                                atol=1e-6 * float(np.max(np.asarray(problem.budget))) + 1e-9)
@@ -78,7 +76,7 @@ def rel_gap(result, reference):
     return (np.asarray(result.objective, np.float64) - reference) / reference
 
 
-SOLVERS = {"milp": sel.solve_milp, "dual": sel.solve_dual, "batched_lp": sel.solve_batched_lp}
+SOLVERS = {"milp": solve_milp, "dual": solve_dual, "batched_lp": solve_batched_lp}
 # One realistic shape shared by most tests, so each solver compiles / canonicalises once.
 B, G, V = 4, 30, 30
 
@@ -95,7 +93,7 @@ def tiny():
 
 def test_milp_matches_brute_force(tiny):
     problem, best = tiny
-    out = sel.solve_milp(problem)
+    out = solve_milp(problem)
     assert out.solver == "milp"
     assert_valid(problem, out, feasible=np.ones(len(best), bool))
     np.testing.assert_allclose(out.objective, best, rtol=1e-6)
@@ -118,7 +116,7 @@ def test_fast_solvers_close_to_brute_force(tiny, name):
 
 @pytest.fixture(scope="module")
 def realistic():
-    problem = sel.random_problem(11, B, G, V)
+    problem = random_problem(11, B, G, V)
     return problem, {name: fn(problem) for name, fn in SOLVERS.items()}
 
 
@@ -128,7 +126,7 @@ def test_all_solvers_feasible_on_realistic(realistic):
         result = out[name]
         assert result.solver == name
         assert_valid(problem, result, feasible=np.ones(B, bool))
-        np.testing.assert_array_equal(result.status, sel.STATUS_OK)
+        np.testing.assert_array_equal(result.status, STATUS_OK)
 
 
 def test_dual_within_half_percent_of_milp(realistic):
@@ -150,21 +148,21 @@ def test_batched_lp_within_two_percent_of_milp(realistic):
 
 def test_masks_respected_and_padding_ignored():
     real = G - 4
-    base = sel.random_problem(3, B, real, V)
+    base = random_problem(3, B, real, V)
     rng = np.random.default_rng(0)
     base_allowed = np.asarray(base.allowed)
     allowed = base_allowed & (rng.random(base_allowed.shape) < 0.5)
     # Keep each group's largest allowed v (its lowest loss) so the budget stays reachable.
     last = base_allowed.shape[-1] - 1 - np.argmax(base_allowed[..., ::-1], axis=-1)
     np.put_along_axis(allowed, last[..., None], True, axis=-1)
-    small = sel.make_problem(base.stock, base.loss, base.budget, allowed)
+    small = make_problem(base.stock, base.loss, base.budget, allowed)
 
     def pad(x, fill):
         x = np.asarray(x)
         return np.concatenate([x, np.full(x.shape[:1] + (4,) + x.shape[2:], fill)], axis=1)
 
     # The same problems plus 4 padding groups full of junk that must not count.
-    padded = sel.make_problem(pad(base.stock, 1e6), pad(base.loss, 1e6), base.budget,
+    padded = make_problem(pad(base.stock, 1e6), pad(base.loss, 1e6), base.budget,
                               pad(allowed, False), pad(np.ones((B, real), bool), False))
     for name, fn in SOLVERS.items():
         a, b = fn(small), fn(padded)
@@ -181,14 +179,14 @@ def test_masks_respected_and_padding_ignored():
 
 
 def test_tighter_service_never_lowers_total_v():
-    base = sel.random_problem(21, B, G, V, alpha=0.90, monotone=True)
+    base = random_problem(21, B, G, V, alpha=0.90, monotone=True)
     stock = np.asarray(base.stock)
     loss = np.asarray(base.loss)
     assert np.all(np.diff(stock, axis=-1) > 0) and np.all(np.diff(loss, axis=-1) < 0)
     sales = np.asarray(base.budget) / 0.10
     previous = {"milp": None, "dual": None}
     for alpha in (0.90, 0.94, 0.97, 0.99):
-        problem = sel.make_problem(stock, loss, (1 - alpha) * sales, base.allowed)
+        problem = make_problem(stock, loss, (1 - alpha) * sales, base.allowed)
         for name in previous:
             out = SOLVERS[name](problem)
             total_v = np.asarray(out.choice).sum(-1)
@@ -202,11 +200,11 @@ def test_tighter_service_never_lowers_total_v():
 
 @pytest.fixture(scope="module")
 def mixed():
-    base = sel.random_problem(7, B, G, V)
+    base = random_problem(7, B, G, V)
     allowed = np.asarray(base.allowed).copy()
     allowed[[1, 3], :, 3:] = False  # at most 3 days of cover: far more loss than the budget
-    problem = sel.make_problem(base.stock, base.loss, base.budget, allowed)
-    floor = sel.evaluate_choice(problem, sel.min_loss_choice(problem))[1]
+    problem = make_problem(base.stock, base.loss, base.budget, allowed)
+    floor = evaluate_choice(problem, min_loss_choice(problem))[1]
     feasible = np.ones(B, bool)
     feasible[[1, 3]] = False
     assert np.all(floor[~feasible] > 2 * np.asarray(problem.budget)[~feasible])
@@ -218,11 +216,11 @@ def test_infeasible_budget_reported_with_min_loss_fallback(mixed, name):
     problem, feasible = mixed
     out = SOLVERS[name](problem)
     assert_valid(problem, out, feasible=feasible)
-    np.testing.assert_array_equal(sel.infeasible_report(problem, out), [1, 3])
+    np.testing.assert_array_equal(infeasible_report(problem, out), [1, 3])
     assert np.all(np.isfinite(np.asarray(out.objective)))
-    np.testing.assert_array_equal(np.asarray(out.status)[~feasible], sel.STATUS_INFEASIBLE)
-    np.testing.assert_array_equal(np.asarray(out.status)[feasible], sel.STATUS_OK)
-    fallback = sel.min_loss_choice(problem)
+    np.testing.assert_array_equal(np.asarray(out.status)[~feasible], STATUS_INFEASIBLE)
+    np.testing.assert_array_equal(np.asarray(out.status)[feasible], STATUS_OK)
+    fallback = min_loss_choice(problem)
     np.testing.assert_array_equal(np.asarray(out.choice)[~feasible], fallback[~feasible])
 
 
@@ -231,8 +229,8 @@ def test_min_loss_fallback_breaks_ties_by_lowest_stock():
     loss = np.array([[[1.0, 1.0, 4.0], [3.0, 0.5, 0.5]]])
     # Group 0: loss 1 at j=0 and j=1, j=1 is cheaper; group 1: loss 0.5 at j=1, j=2 (tie
     # in stock too: the lower index). Minimum total loss 1.5 > budget 1.0: infeasible.
-    problem = sel.make_problem(stock, loss, [1.0])
-    np.testing.assert_array_equal(sel.min_loss_choice(problem), [[1, 1]])
+    problem = make_problem(stock, loss, [1.0])
+    np.testing.assert_array_equal(min_loss_choice(problem), [[1, 1]])
     for fn in SOLVERS.values():
         out = fn(problem)
         assert not bool(np.asarray(out.feasible)[0])
@@ -274,7 +272,7 @@ def test_degenerate_inputs_never_nan(case):
         expect = np.zeros(2)
     # Tiled to the tiny fixture's batch so the jitted dual reuses its compilation.
     tile = lambda x: np.tile(x, (6,) + (1,) * (np.ndim(x) - 1))  # noqa: E731
-    problem = sel.make_problem(tile(stock), tile(loss), tile(budget))
+    problem = make_problem(tile(stock), tile(loss), tile(budget))
     for name, fn in SOLVERS.items():
         out = fn(problem)
         assert_valid(problem, out, feasible=np.ones(12, bool))
@@ -297,24 +295,24 @@ def test_milp_falls_back_then_reports_failure(monkeypatch, tiny):
         return real_solve(self, *args, solver=solver, **kwargs)
 
     monkeypatch.setattr(cp.Problem, "solve", flaky)
-    out = sel.solve_milp(problem)
+    out = solve_milp(problem)
     assert cp.SCIPY in calls
     np.testing.assert_allclose(out.objective, best, rtol=1e-6)
-    np.testing.assert_array_equal(out.status, sel.STATUS_OK)
+    np.testing.assert_array_equal(out.status, STATUS_OK)
 
     def broken(self, *args, **kwargs):
         raise cp.error.SolverError("all down")
 
     monkeypatch.setattr(cp.Problem, "solve", broken)
-    out = sel.solve_milp(problem)
-    np.testing.assert_array_equal(out.status, sel.STATUS_FAILED)
+    out = solve_milp(problem)
+    np.testing.assert_array_equal(out.status, STATUS_FAILED)
     np.testing.assert_array_equal(out.feasible, True)  # the fallback meets the budget
-    np.testing.assert_array_equal(out.choice, sel.min_loss_choice(problem))
+    np.testing.assert_array_equal(out.choice, min_loss_choice(problem))
 
 
 def test_batched_lp_chunks_agree(realistic):
     problem, out = realistic
-    chunked = sel.solve_batched_lp(problem, batch_size=3, n_jobs=1)
+    chunked = solve_batched_lp(problem, batch_size=3, n_jobs=1)
     np.testing.assert_allclose(chunked.objective, out["batched_lp"].objective, rtol=1e-6)
 
 
@@ -324,9 +322,9 @@ def test_batched_lp_failure_reported_with_repaired_choice(monkeypatch, tiny):
     def broken_layer(*args, **kwargs):
         raise RuntimeError("solver failed")
 
-    monkeypatch.setattr(sel, "_lp_layer", lambda g, v: broken_layer)
-    out = sel.solve_batched_lp(problem)
-    np.testing.assert_array_equal(out.status, sel.STATUS_FAILED)
+    monkeypatch.setattr(batched_lp, "_lp_layer", lambda g, v: broken_layer)
+    out = solve_batched_lp(problem)
+    np.testing.assert_array_equal(out.status, STATUS_FAILED)
     assert_valid(problem, out, feasible=np.ones(len(out.status), bool))
 
 
@@ -335,9 +333,9 @@ def test_batched_lp_failure_reported_with_repaired_choice(monkeypatch, tiny):
 
 def test_dual_jit_equals_no_jit(tiny):
     problem, _ = tiny
-    jitted = sel.solve_dual(problem)
+    jitted = solve_dual(problem)
     with jax.disable_jit():
-        eager = sel.solve_dual(problem)
+        eager = solve_dual(problem)
     for field in ("choice", "feasible", "status"):
         np.testing.assert_array_equal(np.asarray(getattr(jitted, field)),
                                       np.asarray(getattr(eager, field)))
@@ -348,16 +346,16 @@ def test_dual_jit_equals_no_jit(tiny):
 
 def test_dual_does_not_retrace_for_new_data(tiny):
     problem, _ = tiny
-    sel.solve_dual(problem)
-    before = sel.solve_dual._cache_size()
+    solve_dual(problem)
+    before = solve_dual._cache_size()
     other = jax.tree.map(lambda a: a[::-1], problem)  # same shapes, other numbers
-    sel.solve_dual(other)
-    assert sel.solve_dual._cache_size() == before
+    solve_dual(other)
+    assert solve_dual._cache_size() == before
 
 
 def test_dual_vmap_equals_loop(realistic):
     problem, out = realistic
-    single = jax.jit(sel.dual_select)
+    single = jax.jit(dual_select)
     for b in range(problem.shape[0]):
         one = single(problem.stock[b], problem.loss[b], problem.budget[b],
                      problem.allowed[b], problem.active[b])
@@ -372,9 +370,9 @@ def test_dual_breakpoint_ties_same_however_compiled():
     # fusions and not in others, which used to break that tie one way in the search and
     # the other in the choice taken from it: the single-problem compilation then
     # returned a worse choice than the batched one.
-    problem = sel.random_problem(30, B, G, V)
-    batch = sel.solve_dual(problem)
-    single = jax.jit(sel.dual_select)
+    problem = random_problem(30, B, G, V)
+    batch = solve_dual(problem)
+    single = jax.jit(dual_select)
     for b in range(B):
         one = single(problem.stock[b], problem.loss[b], problem.budget[b],
                      problem.allowed[b], problem.active[b])
@@ -385,7 +383,7 @@ def test_dual_float64_under_x64():
     with jax.enable_x64(True):
         problem = tiny_problem(4)
         assert problem.stock.dtype == jnp.float64
-        out = sel.solve_dual(problem)
+        out = solve_dual(problem)
         assert out.objective.dtype == jnp.float64
         assert_valid(problem, out)
 
@@ -438,7 +436,7 @@ def _at(field, index, value):
 )
 def test_make_problem_errors_name_field_and_value(args, pattern):
     with pytest.raises(ValueError, match=pattern):
-        sel.make_problem(**args)
+        make_problem(**args)
 
 
 def test_inactive_group_may_be_empty_and_masks_accept_zero_one():
@@ -446,22 +444,22 @@ def test_inactive_group_may_be_empty_and_masks_accept_zero_one():
     allowed[1, 2] = 0
     active = np.ones((2, 3), int)
     active[1, 2] = 0
-    problem = sel.make_problem(GOOD["stock"], GOOD["loss"], GOOD["budget"], allowed, active)
+    problem = make_problem(GOOD["stock"], GOOD["loss"], GOOD["budget"], allowed, active)
     assert problem.allowed.dtype == jnp.bool_ and problem.shape == (2, 3, 4)
 
 
 def test_helper_errors():
-    problem = sel.make_problem(**GOOD)
+    problem = make_problem(**GOOD)
     with pytest.raises(ValueError, match=r"choice must have shape \(2, 3\)"):
-        sel.evaluate_choice(problem, np.zeros((2, 2), int))
+        evaluate_choice(problem, np.zeros((2, 2), int))
     with pytest.raises(ValueError, match=r"choice must be in \[0, 4\).*got 4 at \(b=0, g=1\)"):
-        sel.evaluate_choice(problem, np.array([[0, 4, 0], [0, 0, 0]]))
-    out = sel.solve_milp(problem)
+        evaluate_choice(problem, np.array([[0, 4, 0], [0, 0, 0]]))
+    out = solve_milp(problem)
     small = jax.tree.map(lambda a: a[:1], problem)
     with pytest.raises(ValueError, match=r"selection.feasible must have shape \(1,\)"):
-        sel.infeasible_report(small, out)
+        infeasible_report(small, out)
     with pytest.raises(ValueError, match=r"solver must be an installed MILP-capable"):
-        sel.solve_milp(problem, solver="CLARABEL")
+        solve_milp(problem, solver="CLARABEL")
 
 
 @pytest.mark.parametrize(
@@ -477,12 +475,12 @@ def test_helper_errors():
 def test_random_problem_errors(kwargs, pattern):
     args = {"key_or_seed": 0, "B": 1, "G": 2, "V": 3, **kwargs}
     with pytest.raises(ValueError, match=pattern):
-        sel.random_problem(**args)
+        random_problem(**args)
 
 
 def test_random_problem_shapes_and_determinism():
-    a = sel.random_problem(jax.random.key(2), 2, 5, 7, active_frac=0.6)
-    b = sel.random_problem(jax.random.key(2), 2, 5, 7, active_frac=0.6)
+    a = random_problem(jax.random.key(2), 2, 5, 7, active_frac=0.6)
+    b = random_problem(jax.random.key(2), 2, 5, 7, active_frac=0.6)
     assert a.shape == (2, 5, 7)
     np.testing.assert_array_equal(np.asarray(a.stock), np.asarray(b.stock))
     np.testing.assert_array_equal(np.asarray(a.active), [[True] * 3 + [False] * 2] * 2)
@@ -490,7 +488,7 @@ def test_random_problem_shapes_and_determinism():
 
 
 def test_benchmark_smoke():
-    out = sel.benchmark_selection(12, 3, 4, seed=1)  # the tiny shape: compiled already
+    out = benchmark_selection(12, 3, 4, seed=1)  # the tiny shape: compiled already
     for key in ("milp_solves_per_s", "batched_lp_solves_per_s", "fresh_lp_loop_solves_per_s",
                 "dual_solves_per_s"):
         assert out[key] > 0

@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 
 import orpr_jax
+from orpr_jax.sim.demand import poisson_cdf_table
+from orpr_jax.sim.env import InventoryEnv
 from orpr_jax.sim.metrics import finalize
+from orpr_jax.sim.params import make_params
 from orpr_jax.sim.types import SimConfig
 
 
@@ -129,3 +132,13 @@ def test_nan_orders_are_ignored_not_propagated():
     _, state, reward, *_ = env.step(jax.random.key(1), state,
                                     jnp.array([jnp.nan, jnp.inf, -5.0]), params)
     assert bool(jnp.all(jnp.isfinite(reward))) and bool(jnp.all(state.pipeline_total == 0))
+
+
+def test_step_refuses_an_action_of_the_wrong_shape():
+    # [R, 1] orders would broadcast to [R, R] inside the dynamics without the check.
+    config = SimConfig(num_rows=3, max_lead_time=2, history_length=3, promo_lookahead=1)
+    env = InventoryEnv(config)
+    params = make_params(config, demand_cdf=poisson_cdf_table(3.0))
+    _, state = env.reset(jax.random.key(0), params)
+    with pytest.raises(AssertionError, match="shape"):
+        env.step(jax.random.key(1), state, jnp.ones((3, 1)), params)

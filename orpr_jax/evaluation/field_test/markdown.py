@@ -1,0 +1,92 @@
+"""The field test's write-up: one report row per field metric and its Markdown table."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from orpr_jax.evaluation.field_test.trial import FieldTestResult
+
+__all__ = ["field_test_markdown", "field_test_table"]
+
+#: Display format of each metric's levels and effects.
+_FORMATS = {
+    "turnover_days": ("{:.2f}", "{:+.2f}"),
+    "in_stock_rate": ("{:.2%}", "{:+.2%}"),
+    "holding_cost": ("{:,.1f}", "{:+,.1f}"),
+    "total_cost": ("{:,.1f}", "{:+,.1f}"),
+}
+
+
+def field_test_table(result: FieldTestResult) -> list[dict]:
+    """One report row per metric, as plain floats.
+
+    Args:
+        result: a :class:`FieldTestResult`.
+
+    Returns:
+        A list of dicts with keys ``metric``, ``control_pre``, ``control_post``,
+        ``treated_pre``, ``treated_post``, ``did_effect``, ``did_se``, ``did_p``,
+        ``pretrend_slope``, ``pretrend_p``, ``matched_att``, ``matched_se``,
+        ``matched_p``, ``num_treated``, ``num_control``.
+    """
+    rows = []
+    for name, m in result.metrics.items():
+        rows.append(
+            {
+                "metric": name,
+                "control_pre": m.control_pre,
+                "control_post": m.control_post,
+                "treated_pre": m.treated_pre,
+                "treated_post": m.treated_post,
+                "did_effect": m.did.effect,
+                "did_se": m.did.se,
+                "did_p": m.did.p_value,
+                "pretrend_slope": m.did.pretrend_slope,
+                "pretrend_p": m.did.pretrend_p,
+                "matched_att": m.matched.att,
+                "matched_se": m.matched.se,
+                "matched_p": m.matched.p_value,
+                "num_treated": int(np.sum(result.treated)),
+                "num_control": int(np.sum(~result.treated)),
+            }
+        )
+    return rows
+
+
+def _p(p: float) -> str:
+    if not np.isfinite(p):
+        return "n/a"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def field_test_markdown(table: FieldTestResult | Sequence[dict]) -> str:
+    """The :func:`field_test_table` rows as a GitHub Markdown table.
+
+    Args:
+        table: a :class:`FieldTestResult` or the rows of :func:`field_test_table`.
+
+    Returns:
+        The Markdown text (effects as ``effect ± SE``; in-stock rates in percent, their
+        effects in percentage points).
+    """
+    rows = field_test_table(table) if isinstance(table, FieldTestResult) else list(table)
+    head = (
+        "| metric | control pre | control post | treated pre | treated post | "
+        "DiD effect ± SE | p | pre-trend p | matched ATT ± SE |"
+    )
+    sep = "|---|" + "---:|" * 8
+    body = []
+    for r in rows:
+        level, effect = _FORMATS.get(r["metric"], ("{:.4g}", "{:+.4g}"))
+        se = effect.replace("+", "")
+        body.append(
+            f"| {r['metric']} | {level.format(r['control_pre'])} | "
+            f"{level.format(r['control_post'])} | {level.format(r['treated_pre'])} | "
+            f"{level.format(r['treated_post'])} | "
+            f"{effect.format(r['did_effect'])} ± {se.format(r['did_se'])} | "
+            f"{_p(r['did_p'])} | {_p(r['pretrend_p'])} | "
+            f"{effect.format(r['matched_att'])} ± {se.format(r['matched_se'])} |"
+        )
+    return "\n".join([head, sep, *body])

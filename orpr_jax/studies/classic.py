@@ -18,14 +18,16 @@ import time
 import jax
 import numpy as np
 
-from orpr_jax.exact.optimal import best_base_stock, lost_sales_optimum
+from orpr_jax.exact import (
+    CLASSIC_LEAD_TIMES,
+    CLASSIC_PENALTIES,
+    best_base_stock,
+    lost_sales_optimum,
+)
 from orpr_jax.scenarios import make_lost_sales
 from orpr_jax.sim.rollout import evaluate_sums
 from orpr_jax.train.agents import make_mlp_agent
 from orpr_jax.train.rl import HParams, RLConfig, make_task, make_train, trained_agent
-
-CLASSIC_LEAD_TIMES = (1, 2, 3, 4)
-CLASSIC_PENALTIES = (4.0, 9.0, 19.0, 39.0)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -19,12 +19,13 @@ import numpy as np
 import pytest
 
 import orpr_jax
-from orpr_jax.exact import optimal
-from orpr_jax.exact.optimal import (
+from orpr_jax.exact import (
     OptimalPolicy,
     base_stock_cost,
     best_base_stock,
+    chain,
     lost_sales_optimum,
+    optimal,
     position_bound,
 )
 
@@ -94,7 +95,7 @@ def test_optimum_matches_numpy_reference(lead_time, p):
 def test_hand_computed_one_day_costs():
     # Poisson(5), x = 0: nothing is sold, E lost = 5, so the day costs p * 5 = 20 (p = 4).
     # x = 1: E(1 - d)^+ = P(d = 0) = e^-5; E(d - 1)^+ = 5 - 1 + e^-5.
-    space = optimal._build_space(1, 5, 5, 5.0, 1.0, 4.0)
+    space = chain._build_space(1, 5, 5, 5.0, 1.0, 4.0)
     e5 = math.exp(-5.0)
     assert space.cost[0] == pytest.approx(20.0)
     assert space.cost[1] == pytest.approx(e5 + 4.0 * (4.0 + e5))
@@ -255,3 +256,13 @@ def test_policy_rejects_env_with_shorter_pipeline():
     obs, _ = jax.jit(env.reset)(jax.random.key(0), params)
     with pytest.raises(ValueError, match="lead_time"):
         policy(obs, jax.random.key(1))
+
+
+def test_optimal_module_keeps_its_names():
+    # orpr_jax.exact.optimal (the command of the classic table) still exports every name
+    # it had before the package was split into modules, as the same objects.
+    import orpr_jax.exact as exact
+
+    for name in optimal.__all__:
+        assert getattr(optimal, name) is getattr(exact, name), name
+    assert callable(optimal._main)

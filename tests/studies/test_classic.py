@@ -4,7 +4,7 @@ import jax
 import numpy as np
 
 from orpr_jax.studies.classic import ClassicSettings, classic_case, markdown_table
-from orpr_jax.exact.optimal import lost_sales_optimum
+from orpr_jax.exact import lost_sales_optimum
 
 
 def test_tiny_case_reports_gaps_to_the_optimum():

@@ -15,37 +15,11 @@ Run ``python -m orpr_jax.exact.optimal`` for the table of the 16 classic cases
 
 from __future__ import annotations
 
-from orpr_jax.exact import (
-    CLASSIC_LEAD_TIMES,
-    CLASSIC_PENALTIES,
-    MAX_ENTRIES,
-    BaseStockResult,
-    OptimalPolicy,
-    OptimalResult,
-    base_stock_cost,
-    best_base_stock,
-    classic_table,
-    lost_sales_optimum,
-    optimal_policy,
-    position_bound,
-)
+from orpr_jax import exact as _exact
+from orpr_jax.exact import *  # noqa: F403 - the package's names under the former module
 from orpr_jax.exact.table import _main
+
+__all__ = list(_exact.__all__)
 
 if __name__ == "__main__":
     _main()
-
-
-__all__ = [
-    "CLASSIC_LEAD_TIMES",
-    "CLASSIC_PENALTIES",
-    "MAX_ENTRIES",
-    "BaseStockResult",
-    "OptimalPolicy",
-    "OptimalResult",
-    "base_stock_cost",
-    "best_base_stock",
-    "classic_table",
-    "lost_sales_optimum",
-    "optimal_policy",
-    "position_bound",
-]

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 
 from orpr_jax.data.dataset import InventoryData, env_from_data
 from orpr_jax.evaluation.baselines import HeuristicResult, evaluated, tune_base_stock
-from orpr_jax.labels.labeller import LabelConfig, label_decisions
+from orpr_jax.labels.labeller import label_decisions
 from orpr_jax.pipeline.stages import pretrain_stage
 from orpr_jax.policies import BaseStock, label_policy
 from orpr_jax.policies.foundation import count_params, make_foundation_policy
@@ -47,13 +47,9 @@ def pretrain_and_compare(
     key: jax.Array,
     run_dir: str | Path,
     *,
-    label_config: LabelConfig | None = None,
     preset: str = "small",
-    pretrain_config: PretrainConfig | None = None,
-    held_out_fraction: float = 0.2,
     warmup_days: int = 28,
-    resume: bool = False,
-    progress: bool = True,
+    **pretrain_options,
 ) -> PretrainReport:
     """Labels the first year, pretrains on the training rows, compares on held-out rows.
 
@@ -63,22 +59,17 @@ def pretrain_and_compare(
         test: ``(start, num_days)`` of the evaluation period.
         key: PRNG key.
         run_dir: run folder (label cache, checkpoints, metrics.jsonl).
-        label_config: the OR model (default: per row, unit objective, alpha 0.98).
         preset: ``"small"`` or ``"default"`` foundation model.
-        pretrain_config: optimisation settings.
-        held_out_fraction: share of rows never seen in pretraining.
         warmup_days: leading days excluded from the metrics.
-        resume: continue pretraining from the run folder's last checkpoint.
-        progress: show progress bars.
+        **pretrain_options: the other keywords of
+            :func:`~orpr_jax.pipeline.stages.pretrain_stage` (``label_config``,
+            ``pretrain_config``, ``held_out_fraction``, ``resume``, ``progress``).
 
     Returns:
         A :class:`PretrainReport`.
     """
     t_start = time.perf_counter()
-    stage = pretrain_stage(data, train, key, run_dir, label_config=label_config,
-                           preset=preset, pretrain_config=pretrain_config,
-                           held_out_fraction=held_out_fraction, resume=resume,
-                           progress=progress)
+    stage = pretrain_stage(data, train, key, run_dir, preset=preset, **pretrain_options)
     _, label_key, tune_key, eval_key = jax.random.split(key, 4)
     lc, held, result = stage.label_config, stage.held, stage.result
 

@@ -1,4 +1,5 @@
-"""Pre-training: loss values, split, overfitting, checkpoints, resume, failure paths."""
+"""Pre-training: loss values, split, overfitting, resume, failure paths (the checkpoint
+round trip itself is in ``test_checkpoint.py``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from orpr_jax.policies.features import ModelInputs
 from orpr_jax.train import (
     NonFiniteLossError,
     PretrainConfig,
@@ -21,75 +21,10 @@ from orpr_jax.train import (
     restore_checkpoint,
     split_by_row,
 )
-from orpr_jax.train.checkpoint import model_signature, save_checkpoint
-
-H, F_H, F_A, F_T = 4, 2, 3, 2
-
-
-class TinyMLP(nnx.Module):
-    """Small classifier over flattened ModelInputs; returns (logits, value) like the real one."""
-
-    def __init__(self, num_bins: int, hidden: int, *, rngs: nnx.Rngs, dropout: float = 0.0):
-        self.config = {"num_bins": num_bins, "hidden": hidden, "dropout": dropout}
-        self.l1 = nnx.Linear(H * F_H + F_A + F_T, hidden, rngs=rngs)
-        self.drop = nnx.Dropout(dropout, rngs=rngs)
-        self.l2 = nnx.Linear(hidden, num_bins, rngs=rngs)
-
-    def features(self, inputs: ModelInputs) -> jax.Array:
-        n = inputs.history.shape[0]
-        return jnp.concatenate(
-            [inputs.history.reshape(n, -1), inputs.attrs, inputs.targets], axis=-1
-        )
-
-    def __call__(self, inputs: ModelInputs, *, deterministic: bool = True):
-        x = self.drop(nnx.relu(self.l1(self.features(inputs))), deterministic=deterministic)
-        logits = self.l2(x)
-        return logits, jnp.zeros(logits.shape[:1], jnp.float32)
-
-
-class Counter(nnx.Variable):
-    """Non-parameter state counting training calls."""
-
-
-class NaNAfter(TinyMLP):
-    """Produces NaN logits from the ``after + 1``-th training call on."""
-
-    def __init__(self, after: int, *, rngs: nnx.Rngs):
-        super().__init__(4, 8, rngs=rngs)
-        self.after = after
-        self.calls = Counter(jnp.zeros((), jnp.int32))
-
-    def __call__(self, inputs: ModelInputs, *, deterministic: bool = True):
-        logits, value = super().__call__(inputs, deterministic=deterministic)
-        if not deterministic:
-            self.calls[...] = self.calls[...] + 1
-        poison = jnp.where(self.calls[...] > self.after, jnp.nan, 0.0).astype(jnp.float32)
-        return logits + poison, value
-
-
-def make_data(n: int = 64, num_bins: int = 4, seed: int = 0, rows: int = 8):
-    rng = np.random.default_rng(seed)
-    inputs = ModelInputs(
-        history=jnp.asarray(rng.normal(size=(n, H, F_H)), jnp.float32),
-        attrs=jnp.asarray(rng.normal(size=(n, F_A)), jnp.float32),
-        category=jnp.zeros((n,), jnp.int32),
-        targets=jnp.asarray(rng.normal(size=(n, F_T)), jnp.float32),
-    )
-    y = np.arange(n, dtype=np.int32) % num_bins
-    rng.shuffle(y)
-    row_ids = np.arange(n) % rows
-    return inputs, y, row_ids
-
-
-def tiny_factory(hidden: int = 32, dropout: float = 0.0):
-    return lambda rngs: TinyMLP(4, hidden, rngs=rngs, dropout=dropout)
-
+from orpr_jax.train.checkpoint import model_signature
+from tests.train.tiny_models import F_H, H, NaNAfter, make_data, param_leaves, tiny_factory
 
 FAST = dict(warmup_steps=2, clip_norm=1.0, weight_decay=0.0, learning_rate=1e-2)
-
-
-def param_leaves(model: nnx.Module) -> list[jax.Array]:
-    return jax.tree.leaves(nnx.state(model, nnx.Param))
 
 
 # ---------------------------------------------------------------- loss and split
@@ -250,32 +185,14 @@ def test_resume_replays_same_batches(tmp_path):
         **FAST,
     )
     a = pretrain(factory, inputs, y, row_ids, config, tmp_path / "a", data_hash="h", progress=False)
-    b1 = pretrain(
-        factory,
-        inputs,
-        y,
-        row_ids,
-        config,
-        tmp_path / "b",
-        data_hash="h",
-        progress=False,
-        stop_at_step=20,
-    )
+    b1 = pretrain(factory, inputs, y, row_ids, config, tmp_path / "b", data_hash="h",
+                  progress=False, stop_at_step=20)
     assert b1.steps_done == 20 and latest_step(tmp_path / "b") == 20
     # Without resume=True an existing run is not overwritten.
     with pytest.raises(ValueError, match="resume=True"):
         pretrain(factory, inputs, y, row_ids, config, tmp_path / "b", data_hash="h", progress=False)
-    b = pretrain(
-        factory,
-        inputs,
-        y,
-        row_ids,
-        config,
-        tmp_path / "b",
-        data_hash="h",
-        progress=False,
-        resume=True,
-    )
+    b = pretrain(factory, inputs, y, row_ids, config, tmp_path / "b", data_hash="h",
+                 progress=False, resume=True)
     assert b.steps_done == 40
     final_a, meta_a = _final_params(tmp_path / "a", factory, config)
     final_b, meta_b = _final_params(tmp_path / "b", factory, config)
@@ -288,55 +205,6 @@ def test_resume_replays_same_batches(tmp_path):
     assert a.best_step == b.best_step
 
 
-def test_checkpoint_round_trip(tmp_path):
-    model = TinyMLP(4, 8, rngs=nnx.Rngs(1), dropout=0.1)
-    params = nnx.state(model, nnx.Param)
-    rest = nnx.state(model, nnx.Not(nnx.Param))  # holds a PRNG key array
-    sig = model_signature(params, model.config)
-    save_checkpoint(tmp_path, 7, {"params": params, "rest": rest}, {"data_hash": "d", **sig})
-    assert latest_step(tmp_path) == 7
-    fresh = TinyMLP(4, 8, rngs=nnx.Rngs(2), dropout=0.1)
-    templates = {
-        "params": nnx.state(fresh, nnx.Param),
-        "rest": nnx.state(fresh, nnx.Not(nnx.Param)),
-    }
-    arrays, meta = restore_checkpoint(tmp_path, templates, {"data_hash": "d", **sig})
-    assert meta["step"] == 7
-    for x, z in zip(jax.tree.leaves(params), jax.tree.leaves(arrays["params"]), strict=True):
-        assert jnp.array_equal(x, z)
-    for x, z in zip(jax.tree.leaves(rest), jax.tree.leaves(arrays["rest"]), strict=True):
-        if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
-            assert jnp.array_equal(jax.random.key_data(x), jax.random.key_data(z))
-        else:
-            assert jnp.array_equal(x, z)
-    nnx.update(fresh, arrays["params"])
-    for x, z in zip(param_leaves(model), param_leaves(fresh), strict=True):
-        assert jnp.array_equal(x, z)
-
-
-def test_restore_rejects_other_model_config_or_data_hash(tmp_path):
-    model = TinyMLP(4, 8, rngs=nnx.Rngs(1))
-    params = nnx.state(model, nnx.Param)
-    sig = model_signature(params, model.config)
-    save_checkpoint(tmp_path, 1, {"params": params}, {"data_hash": "d1", **sig})
-    with pytest.raises(ValueError, match="data hash 'd1'.*'d2'"):
-        restore_checkpoint(tmp_path, {"params": params}, {"data_hash": "d2", **sig})
-    wider = TinyMLP(4, 16, rngs=nnx.Rngs(1))
-    wider_params = nnx.state(wider, nnx.Param)
-    with pytest.raises(ValueError, match=r"parameter 'l1/bias' has shape \(8,\).*\(16,\)"):
-        restore_checkpoint(
-            tmp_path,
-            {"params": wider_params},
-            {"data_hash": "d1", **model_signature(wider_params, wider.config)},
-        )
-    # Same shapes, different config (dropout): also refused.
-    other = dict(model.config, dropout=0.5)
-    with pytest.raises(ValueError, match="model config"):
-        restore_checkpoint(
-            tmp_path, {"params": params}, {"data_hash": "d1", **model_signature(params, other)}
-        )
-
-
 def test_resume_with_other_data_hash_or_model_is_refused(tmp_path):
     inputs, y, row_ids = make_data()
     config = PretrainConfig(
@@ -345,41 +213,15 @@ def test_resume_with_other_data_hash_or_model_is_refused(tmp_path):
     # progress=True exercises the rich progress bar once.
     pretrain(tiny_factory(8), inputs, y, row_ids, config, tmp_path, data_hash="a", progress=True)
     with pytest.raises(ValueError, match="data hash"):
-        pretrain(
-            tiny_factory(8),
-            inputs,
-            y,
-            row_ids,
-            config,
-            tmp_path,
-            data_hash="b",
-            resume=True,
-            progress=False,
-        )
+        pretrain(tiny_factory(8), inputs, y, row_ids, config, tmp_path, data_hash="b",
+                 resume=True, progress=False)
     with pytest.raises(ValueError, match="shape"):
-        pretrain(
-            tiny_factory(16),
-            inputs,
-            y,
-            row_ids,
-            config,
-            tmp_path,
-            data_hash="a",
-            resume=True,
-            progress=False,
-        )
+        pretrain(tiny_factory(16), inputs, y, row_ids, config, tmp_path, data_hash="a",
+                 resume=True, progress=False)
     with pytest.raises(ValueError, match=r"PretrainConfig\.batch_size was 8"):
-        pretrain(
-            tiny_factory(8),
-            inputs,
-            y,
-            row_ids,
-            PretrainConfig(**{**config.__dict__, "batch_size": 16}),
-            tmp_path,
-            data_hash="a",
-            resume=True,
-            progress=False,
-        )
+        pretrain(tiny_factory(8), inputs, y, row_ids,
+                 PretrainConfig(**{**config.__dict__, "batch_size": 16}), tmp_path,
+                 data_hash="a", resume=True, progress=False)
 
 
 def test_nan_loss_stops_and_keeps_last_checkpoint(tmp_path):
@@ -426,15 +268,8 @@ def test_labels_outside_bins_rejected(tmp_path):
 def test_empty_and_single_class_rejected(tmp_path):
     inputs, y, row_ids = make_data()
     with pytest.raises(ValueError, match="single-class"):
-        pretrain(
-            tiny_factory(),
-            inputs,
-            np.zeros_like(y),
-            row_ids,
-            _quick_config(),
-            tmp_path,
-            progress=False,
-        )
+        pretrain(tiny_factory(), inputs, np.zeros_like(y), row_ids, _quick_config(), tmp_path,
+                 progress=False)
     empty = jax.tree.map(lambda a: a[:0], inputs)
     with pytest.raises(ValueError, match="empty"):
         pretrain(
@@ -485,16 +320,8 @@ def test_pretrains_real_foundation_model_on_labels(tmp_path):
         checkpoint_every=20,
         ordinal_sigma=1.0,
     )
-    result = pretrain(
-        lambda rngs: FoundationModel(model_config, rngs=rngs),
-        inputs,
-        y,
-        row_ids,
-        config,
-        tmp_path,
-        data_hash="labels",
-        progress=False,
-    )
+    result = pretrain(lambda rngs: FoundationModel(model_config, rngs=rngs), inputs, y,
+                      row_ids, config, tmp_path, data_hash="labels", progress=False)
     assert result.steps_done == 40 and [h["step"] for h in result.history] == [20, 40]
     assert all(math.isfinite(v) for h in result.history for v in h.values())
     # Better than a uniform guess over the V bins.
@@ -508,14 +335,5 @@ def test_pretrains_real_foundation_model_on_labels(tmp_path):
         num_categories=3,
     )
     with pytest.raises(ValueError, match="shape"):
-        pretrain(
-            lambda rngs: FoundationModel(other, rngs=rngs),
-            inputs,
-            np.asarray(y),
-            row_ids,
-            config,
-            tmp_path,
-            data_hash="labels",
-            resume=True,
-            progress=False,
-        )
+        pretrain(lambda rngs: FoundationModel(other, rngs=rngs), inputs, np.asarray(y), row_ids,
+                 config, tmp_path, data_hash="labels", resume=True, progress=False)

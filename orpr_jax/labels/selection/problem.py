@@ -55,21 +55,6 @@ from jaxtyping import Array, Bool, Float, Int
 
 from orpr_jax._validation import as_float_array
 
-__all__ = [
-    "FEAS_ATOL",
-    "FEAS_RTOL",
-    "STATUS_FAILED",
-    "STATUS_INFEASIBLE",
-    "STATUS_OK",
-    "DualResult",
-    "Selection",
-    "SelectionProblem",
-    "evaluate_choice",
-    "infeasible_report",
-    "make_problem",
-    "min_loss_choice",
-]
-
 FEAS_RTOL = 1e-5
 """Relative feasibility tolerance on total loss, as a fraction of the budget."""
 FEAS_ATOL = 1e-7

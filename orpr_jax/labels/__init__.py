@@ -1,4 +1,7 @@
-"""The simulation-augmented OR model: candidate replays, knapsack selection, label sets."""
+"""The simulation-augmented OR model: candidate replays, knapsack selection (``selection/``),
+the ordering LP (``order_lp/``), the labeller and label sets. Imports ``sim``, ``data``,
+``policies`` and the validation helpers of the project; never ``train``.
+"""
 
 from orpr_jax.labels.dataset import cached_labels, input_hash, load_labels, save_labels
 from orpr_jax.labels.labeller import LabelConfig, LabelSet, label_decisions

@@ -1,5 +1,7 @@
-"""Policies: heuristics (base-stock, (s, S), inventory days, constant), their tuning, and
-the foundation model with its policy adapter."""
+"""Policies: heuristics (base-stock, (s, S), inventory days, constant, label tables), their
+tuning, and the foundation model with its policy adapter. Imports only ``sim`` and the
+validation helpers of the project (never ``train``).
+"""
 
 from orpr_jax.policies.features import ModelInputs, inputs_from_labels, make_inputs
 from orpr_jax.policies.foundation import (

@@ -1,4 +1,6 @@
-"""The simulator: config/params/state types, one-day dynamics, env, metrics, rollouts."""
+"""The simulator: config/params/state types, one-day dynamics, env, relaxations, metrics,
+rollouts. Imports nothing of the project but the validation helpers (``_validation``).
+"""
 
 from orpr_jax.sim.demand import negbin_cdf_table, poisson_cdf_table, sample_demand
 from orpr_jax.sim.dynamics import (

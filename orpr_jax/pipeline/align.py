@@ -95,6 +95,9 @@ class Aligned:
         play_modes: per PPO / RLOO algorithm, the chosen decision mode and its costs.
         train_rows: rows simulated during alignment.
         service_target: the in-stock target of the Lagrange constraints.
+        held_out: the held-out rows' data set.
+        held_train: ``(env, params)`` of the held-out rows over the training period (the
+            baselines are tuned there).
     """
 
     stage: object
@@ -106,6 +109,8 @@ class Aligned:
     play_modes: dict[str, dict]
     train_rows: int
     service_target: float
+    held_out: InventoryData
+    held_train: tuple
 
 
 def alignment_task(d_seen: InventoryData, p_tr, values, train: tuple[int, int],
@@ -262,11 +267,11 @@ def align_stage(
         seconds[POLICY_NAMES[name]] = time.perf_counter() - t0
     return Aligned(stage=stage, incumbent=incumbent, pretrained=pretrained, trained=trained,
                    train_seconds=seconds, histories=histories, play_modes=play_modes,
-                   train_rows=int(seen.size), service_target=service_target)
+                   train_rows=int(seen.size), service_target=service_target,
+                   held_out=d_held, held_train=(env_ht, p_ht))
 
 
 def evaluate_stage(
-    data: InventoryData,
     aligned: Aligned,
     train: tuple[int, int],
     test: tuple[int, int],
@@ -280,7 +285,6 @@ def evaluate_stage(
     the pretrained model and each aligned agent.
 
     Args:
-        data: the data set.
         aligned: what :func:`align_stage` trained (with the same ``key``).
         train: ``(start, num_days)`` of the tuning period.
         test: ``(start, num_days)`` of the evaluation period.
@@ -292,9 +296,9 @@ def evaluate_stage(
         ``(results, policies)``: metrics in table order, and the policies by result name.
     """
     _, label_key, tune_key, eval_key = jax.random.split(key, 4)
-    stage, lc = aligned.stage, aligned.stage.label_config
-    d_held = data.select_rows(stage.held)
-    env_ht, p_ht = env_from_data(d_held, start=train[0], num_days=train[1])
+    lc = aligned.stage.label_config
+    d_held = aligned.held_out
+    env_ht, p_ht = aligned.held_train
     env_te, p_te = env_from_data(d_held, start=test[0], num_days=test[1])
     results: list[HeuristicResult] = []
     policies: dict[str, object] = {}
@@ -344,10 +348,10 @@ def align_and_compare(
     t_start = time.perf_counter()
     aligned = align_stage(data, train, key, run_dir, preset=preset, warmup_days=warmup_days,
                           **align_options)
-    results, policies = evaluate_stage(data, aligned, train, test, key, preset=preset,
+    results, policies = evaluate_stage(aligned, train, test, key, preset=preset,
                                        warmup_days=warmup_days)
     return AlignReport(results=results, histories=aligned.histories, policies=policies,
-                       held_out=data.select_rows(aligned.stage.held),
+                       held_out=aligned.held_out,
                        train_rows=aligned.train_rows,
                        held_out_rows=int(aligned.stage.held.size),
                        service_target=aligned.service_target,

@@ -102,6 +102,7 @@ def jd_synthetic_data(
     num_warehouses: int = 5,
     num_categories: int = 12,
     num_days: int = 730,
+    demand_model: str = "memory",
 ) -> InventoryData:
     """The built-in data set (cached per arguments). See :mod:`orpr_jax.data.synthetic`."""
     spec = SyntheticSpec(
@@ -109,6 +110,7 @@ def jd_synthetic_data(
         num_warehouses=num_warehouses,
         num_categories=num_categories,
         num_days=num_days,
+        demand_model=demand_model,
     )
     return generate(jax.random.key(seed), spec)
 
@@ -139,6 +141,7 @@ def make_jd_synthetic(
     backorder: bool = False,
     history_length: int = 28,
     relaxed: bool = False,
+    demand_model: str = "memory",
 ) -> tuple[InventoryEnv, SimParams]:
     """The built-in JD-like data set, replayed over its ``period``.
 
@@ -151,11 +154,15 @@ def make_jd_synthetic(
         backorder: backlog unmet demand.
         history_length: sales-window length of the observation.
         relaxed: smooth surrogates for gradients.
+        demand_model: ``"memory"`` (persistent shocks, level shifts, launches and
+            discontinuations, promotion dips; the default) or ``"iid"`` (independent days
+            around the seasonal mean).
 
     Returns:
         ``(env, params)`` in trace mode.
     """
-    data = jd_synthetic_data(seed, num_skus, num_warehouses, num_categories, num_days)
+    data = jd_synthetic_data(seed, num_skus, num_warehouses, num_categories, num_days,
+                             demand_model)
     start, days = jd_period(data, period, history_length)
     return env_from_data(
         data,

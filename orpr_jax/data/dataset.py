@@ -192,7 +192,7 @@ def env_from_data(
     start: int = 0,
     num_days: int | None = None,
     history_length: int = 28,
-    promo_lookahead: int = 7,
+    promo_lookahead: int | None = None,
     max_lead_time: int | None = None,
     stochastic_lead_time: bool = True,
     backorder: bool = False,
@@ -211,7 +211,9 @@ def env_from_data(
         start: first simulated day (index into the panel).
         num_days: days replayed (default: to the end of the panel).
         history_length: sales-window length H of the observation.
-        promo_lookahead: promotion look-ahead P of the observation.
+        promo_lookahead: promotion look-ahead P of the observation (default: the longest
+            mean lead time plus the longest review period of the rows, at least 7, so an
+            order placed today sees every promotion it can still serve).
         max_lead_time: ring size - 1 (default: the largest lead time the rows can draw).
         stochastic_lead_time: draw L per order from the row's (mean, std); otherwise use
             the rounded mean as a fixed per-row L.
@@ -240,6 +242,8 @@ def env_from_data(
         spread = np.where(lt_std >= 0.05, 3.0 * lt_std, 0.0) if stochastic_lead_time else 0.0
         max_lead_time = int(np.ceil(np.max(np.round(lt_mean) + spread)))
     review = rows["review_period"].to_numpy()
+    if promo_lookahead is None:
+        promo_lookahead = max(7, int(np.ceil(np.max(lt_mean))) + int(np.max(review)))
     warehouses = data.warehouse_index()
     num_wh = len(data.warehouses)
     flags = {

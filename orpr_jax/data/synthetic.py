@@ -17,11 +17,25 @@ warehouse). Daily demand follows the parametric model of :mod:`orpr_jax.sim.dema
 
 The demand trace is drawn around the simulator's own daily mean
 (:func:`orpr_jax.sim.demand.mean_demand`), the model its ``negbin`` demand mode samples.
+Two demand models (``SyntheticSpec.demand_model``):
+
+* ``'memory'`` (default): that mean times a persistent multiplier
+  (:mod:`orpr_jax.data.demand_memory`): AR(1) log-level shocks per SKU (shared by its
+  warehouses) plus a small row part, occasional level shifts, launches with a ramp-up and
+  discontinuations with a fade (zero demand outside the active window, and no promotion
+  there), and a pull-forward dip before and a hangover dip after each promotion;
+* ``'iid'``: each day drawn independently around the mean (the generator before the
+  memory model; for the same key it gives exactly its arrays).
+
+Both draw every attribute, the calendar and the observation noise from the same stream,
+so the two models of one key share rows, costs and promotions (bar the promotions the
+memory model clears outside a product's life).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -30,16 +44,33 @@ import pandas as pd
 
 from orpr_jax._validation import check_int
 from orpr_jax.data.dataset import InventoryData
+from orpr_jax.data.demand_memory import draw_lifecycle, lifecycle_factor, memory_multiplier
 from orpr_jax.sim.demand import mean_demand
 from orpr_jax.sim.params import make_params
 from orpr_jax.sim.types import SimConfig
 
 FESTIVALS_DOY = (168, 314)  # 18 June and 11 November (0 = 1 January, 365-day year)
+DEMAND_MODELS = ("memory", "iid")
+
+#: Real-valued fields of :class:`SyntheticSpec` -> their allowed closed range.
+_FLOAT_RANGES = {
+    "ar_phi_low": (0.0, 0.999),
+    "ar_phi_high": (0.0, 0.999),
+    "ar_log_sd_low": (0.0, 2.0),
+    "ar_log_sd_high": (0.0, 2.0),
+    "row_log_sd": (0.0, 2.0),
+    "level_shift_rate": (0.0, 52.0),
+    "level_shift_log_sd": (0.0, 2.0),
+    "launch_share": (0.0, 1.0),
+    "discontinue_share": (0.0, 1.0),
+    "pre_promo_dip": (0.0, 1.0),
+    "post_promo_dip": (0.0, 1.0),
+}
 
 
 @dataclasses.dataclass(frozen=True)
 class SyntheticSpec:
-    """Size and shape of the synthetic data set.
+    """Size and shape of the synthetic data set, and the knobs of its demand model.
 
     Attributes:
         num_skus: SKUs (each stocked in 1..num_warehouses warehouses).
@@ -49,6 +80,35 @@ class SyntheticSpec:
             second).
         start_date: calendar date of day 0.
         max_lead_time: longest vendor lead time (days).
+        demand_model: ``'memory'`` (persistent shocks, regimes, life cycles, promotion
+            dips) or ``'iid'`` (independent days around the seasonal mean). The fields
+            below act under ``'memory'`` only.
+        ar_phi_low, ar_phi_high: range of the per-SKU AR(1) persistence phi of the log
+            level (uniform; in [0, 0.999]).
+        ar_log_sd_low, ar_log_sd_high: range of the per-SKU stationary standard
+            deviation of the AR(1) log level (uniform; in [0, 2]).
+        row_log_sd: stationary standard deviation of the row-specific AR(1) part (same
+            phi as its SKU; in [0, 2]).
+        level_shift_rate: mean number of level shifts per row per year (Poisson; in
+            [0, 52]).
+        level_shift_log_sd: standard deviation of a level shift's log factor (mean
+            factor 1; in [0, 2]).
+        launch_share: share of SKUs launched inside the panel (zero demand before the
+            launch day; in [0, 1]).
+        discontinue_share: share of SKUs discontinued inside the panel (zero demand from
+            the end day on; in [0, 1]).
+        launch_ramp_days: longest ramp-up after a launch (uniform in 0..this; >= 0).
+        fade_days: longest fade-out before a discontinuation (uniform in 0..this; >= 0).
+        pre_promo_days: days before a promotion with pull-forward (lower) demand (>= 0).
+        pre_promo_dip: demand drop on the eve of a promotion, falling linearly to
+            ``1 / pre_promo_days`` of it ``pre_promo_days`` days ahead (in [0, 1]).
+        post_promo_days: days of post-promotion dip (>= 0).
+        post_promo_dip: dip on the first day after a promotion per unit of uplift above
+            1 (depth ``min(post_promo_dip * (uplift - 1), 0.9)``), decaying linearly
+            over ``post_promo_days`` (in [0, 1]).
+
+    Raises:
+        ValueError: a field out of its range (naming the field, the value and the range).
     """
 
     num_skus: int = 1000
@@ -57,6 +117,22 @@ class SyntheticSpec:
     num_days: int = 730
     start_date: str = "2025-01-01"
     max_lead_time: int = 14
+    demand_model: str = "memory"
+    ar_phi_low: float = 0.5
+    ar_phi_high: float = 0.98
+    ar_log_sd_low: float = 0.2
+    ar_log_sd_high: float = 0.5
+    row_log_sd: float = 0.1
+    level_shift_rate: float = 0.5
+    level_shift_log_sd: float = 0.3
+    launch_share: float = 0.15
+    discontinue_share: float = 0.1
+    launch_ramp_days: int = 30
+    fade_days: int = 30
+    pre_promo_days: int = 3
+    pre_promo_dip: float = 0.15
+    post_promo_days: int = 5
+    post_promo_dip: float = 0.2
 
     def __post_init__(self) -> None:
         for name, low in (
@@ -65,8 +141,48 @@ class SyntheticSpec:
             ("num_categories", 1),
             ("num_days", 2),
             ("max_lead_time", 1),
+            ("launch_ramp_days", 0),
+            ("fade_days", 0),
+            ("pre_promo_days", 0),
+            ("post_promo_days", 0),
         ):
             check_int(name, getattr(self, name), low)
+        if self.demand_model not in DEMAND_MODELS:
+            raise ValueError(f"demand_model={self.demand_model!r} is not allowed; use "
+                             f"{' or '.join(map(repr, DEMAND_MODELS))}")
+        for name, (low, high) in _FLOAT_RANGES.items():
+            value = getattr(self, name)
+            if (isinstance(value, bool) or not isinstance(value, (int, float))
+                    or not low <= value <= high):
+                raise ValueError(f"{name}={value!r} is not allowed; it must be a number in "
+                                 f"[{low:g}, {high:g}]")
+        for low_name, high_name in (("ar_phi_low", "ar_phi_high"),
+                                    ("ar_log_sd_low", "ar_log_sd_high")):
+            if getattr(self, low_name) > getattr(self, high_name):
+                raise ValueError(f"{low_name}={getattr(self, low_name)!r} is not allowed; it "
+                                 f"must be <= {high_name}={getattr(self, high_name)!r}")
+
+
+class SyntheticTruth(NamedTuple):
+    """What the generator knows and the data set does not show (for tests and analysis).
+
+    Attributes:
+        expected_demand: ``[T, R]`` deterministic expected demand: the seasonal mean
+            (weekly, yearly, trend, promotion uplift) times ``1 - zero_prob``, without the
+            memory multiplier.
+        multiplier: ``[T, R]`` the memory multiplier (ones under ``'iid'``); the day's
+            mean is ``expected_demand * multiplier``.
+        launch_day: ``[R]`` first active day (0 when active from the start).
+        end_day: ``[R]`` first day after the active window (``num_days`` when active to
+            the end).
+        persistence: ``[R]`` AR(1) phi of the row's SKU (0 under ``'iid'``).
+    """
+
+    expected_demand: np.ndarray
+    multiplier: np.ndarray
+    launch_day: np.ndarray
+    end_day: np.ndarray
+    persistence: np.ndarray
 
 
 def generate(key: jax.Array, spec: SyntheticSpec = SyntheticSpec()) -> InventoryData:
@@ -74,12 +190,18 @@ def generate(key: jax.Array, spec: SyntheticSpec = SyntheticSpec()) -> Inventory
 
     Args:
         key: PRNG key; the same key and spec give the same data set.
-        spec: sizes.
+        spec: sizes and demand model.
 
     Returns:
         An :class:`InventoryData` with ``[spec.num_days, R]`` demand and promotions and the
         row table (R is about ``num_skus x (1 + 0.4 (num_warehouses - 1))``).
     """
+    return generate_with_truth(key, spec)[0]
+
+
+def generate_with_truth(key: jax.Array, spec: SyntheticSpec = SyntheticSpec()
+                        ) -> tuple[InventoryData, SyntheticTruth]:
+    """:func:`generate`, and the generator's :class:`SyntheticTruth` of the same draw."""
     seed = int(jax.random.randint(key, (), 0, 2**31 - 1))
     rng = np.random.default_rng(seed)
     n_sku, n_wh, n_cat = spec.num_skus, spec.num_warehouses, spec.num_categories
@@ -148,17 +270,11 @@ def generate(key: jax.Array, spec: SyntheticSpec = SyntheticSpec()) -> Inventory
 
     wh_mean = np.bincount(wh_idx, weights=level, minlength=n_wh)
     capacity = np.ceil(np.maximum(wh_mean, 1.0) * 2.5)
+    # InventoryData orders warehouses by sorted id and knows only those with rows.
+    capacity = capacity[sorted(set(wh_idx.tolist()), key=lambda w: f"W{w}")]
 
-    # --- demand: run the simulator's sampler over the days --------------------------
-    config = SimConfig(
-        num_rows=n_rows,
-        num_warehouses=n_wh,
-        max_lead_time=spec.max_lead_time,
-        demand_mode="negbin",
-        use_promotions=True,
-    )
-    params = make_params(
-        config,
+    # --- demand around the simulator's own daily mean --------------------------------
+    mean_kw = dict(
         base_demand=base,
         dispersion=dispersion,
         weekly=weekly_cat[row_cat],
@@ -167,15 +283,14 @@ def generate(key: jax.Array, spec: SyntheticSpec = SyntheticSpec()) -> Inventory
         trend=trend,
         zero_prob=zero_prob,
         promo_uplift=uplift,
-        promo_calendar=promo,
         start_day_of_year=doy0,
         start_day_of_week=int(start.day_of_week),
     )
-    demand = _sample_trace(rng, config, params, spec.num_days)
+    demand, promo, truth = _demand(rng, seed, spec, sku_idx, promo, mean_kw)
 
     table = _row_table(rows, sku_idx, wh_idx, row_cat, lt_mean, lt_std, review, offset,
-                       holding, penalty, moq, pack, level, uplift)
-    return InventoryData(
+                       holding, penalty, moq, pack, level, uplift, truth)
+    data = InventoryData(
         demand=demand,
         promo=promo,
         rows=table,
@@ -183,6 +298,47 @@ def generate(key: jax.Array, spec: SyntheticSpec = SyntheticSpec()) -> Inventory
         capacity=capacity,
         name="jd_synthetic",
     )
+    return data, truth
+
+
+def _demand(rng: np.random.Generator, seed: int, spec: SyntheticSpec, sku_idx: np.ndarray,
+            promo: np.ndarray, mean_kw: dict) -> tuple[np.ndarray, np.ndarray, SyntheticTruth]:
+    """``[T, R]`` demand, the promotion calendar it was drawn with, and the truth.
+
+    The memory model draws its own parts from a second stream (``[seed, 1]``), so the
+    main stream, hence every attribute and the observation noise, is the same under both
+    models.
+    """
+    n_rows, num_days = len(sku_idx), spec.num_days
+    config = SimConfig(
+        num_rows=n_rows,
+        num_warehouses=spec.num_warehouses,
+        max_lead_time=spec.max_lead_time,
+        demand_mode="negbin",
+        use_promotions=True,
+    )
+    memory = spec.demand_model == "memory"
+    if memory:
+        mem_rng = np.random.default_rng([seed, 1])
+        life = draw_lifecycle(mem_rng, spec, num_days)
+        life_factor = lifecycle_factor(life, num_days)
+        # No promotion for a product not on sale.
+        promo = promo * (life_factor[:, sku_idx] > 0)
+    params = make_params(config, promo_calendar=promo, **mean_kw)
+    lam = _seasonal_mean(config, params, num_days)
+    zero_prob = np.asarray(params.zero_prob, np.float64)
+    if memory:
+        mult, phi = memory_multiplier(mem_rng, spec, sku_idx, promo, mean_kw["promo_uplift"],
+                                      life_factor)
+        truth = SyntheticTruth(lam * (1.0 - zero_prob), mult, life.launch[sku_idx],
+                               life.end[sku_idx], phi[sku_idx])
+        lam = lam * mult
+    else:
+        truth = SyntheticTruth(lam * (1.0 - zero_prob), np.ones_like(lam),
+                               np.zeros(n_rows, int), np.full(n_rows, num_days),
+                               np.zeros(n_rows))
+    demand = _sample_trace(rng, lam, np.asarray(params.dispersion, np.float64), zero_prob)
+    return demand, promo, truth
 
 
 def _promotions(rng: np.random.Generator, spec: SyntheticSpec, doy: np.ndarray,
@@ -207,7 +363,7 @@ def _promotions(rng: np.random.Generator, spec: SyntheticSpec, doy: np.ndarray,
 
 
 def _row_table(rows, sku_idx, wh_idx, row_cat, lt_mean, lt_std, review, offset, holding,
-               penalty, moq, pack, level, uplift) -> pd.DataFrame:
+               penalty, moq, pack, level, uplift, truth) -> pd.DataFrame:
     """The row table of the documented data format (plus the generator's truth)."""
     return pd.DataFrame(
         {
@@ -229,21 +385,30 @@ def _row_table(rows, sku_idx, wh_idx, row_cat, lt_mean, lt_std, review, offset, 
             # Generator truth, for analysis (not needed by the simulator).
             "mean_demand": level,
             "promo_uplift": uplift,
+            "launch_day": truth.launch_day.astype(int),
+            "end_day": truth.end_day.astype(int),
+            "demand_persistence": truth.persistence,
         }
     )
 
 
-def _sample_trace(rng: np.random.Generator, config, params, num_days: int) -> np.ndarray:
-    """``[T, R]`` negative-binomial demand around the simulator's own daily mean.
-
-    The mean comes from :func:`orpr_jax.sim.demand.mean_demand` (the model the ``negbin``
-    demand mode samples from); the draws use NumPy's generator, several times faster on a
-    CPU than ``jax.random.gamma`` + ``jax.random.poisson`` for tens of millions of draws.
-    """
+def _seasonal_mean(config: SimConfig, params, num_days: int) -> np.ndarray:
+    """``[T, R]`` float64 daily mean of :func:`orpr_jax.sim.demand.mean_demand` (the model
+    the ``negbin`` demand mode samples from), before zero-inflation."""
     ts = jnp.arange(num_days, dtype=jnp.int32)
-    lam = np.asarray(jax.jit(jax.vmap(lambda t: mean_demand(config, params, t)))(ts), np.float64)
-    r = np.asarray(params.dispersion, np.float64)
-    lam = lam * rng.gamma(r, 1.0 / r, size=lam.shape)
+    lam = jax.jit(jax.vmap(lambda t: mean_demand(config, params, t)))(ts)
+    return np.asarray(lam, np.float64)
+
+
+def _sample_trace(rng: np.random.Generator, lam: np.ndarray, dispersion: np.ndarray,
+                  zero_prob: np.ndarray) -> np.ndarray:
+    """``[T, R]`` zero-inflated negative-binomial demand with mean ``lam`` (before
+    zero-inflation), shape ``dispersion`` and zero probability ``zero_prob`` (``[R]``).
+
+    The draws use NumPy's generator, several times faster on a CPU than
+    ``jax.random.gamma`` + ``jax.random.poisson`` for tens of millions of draws.
+    """
+    lam = lam * rng.gamma(dispersion, 1.0 / dispersion, size=lam.shape)
     demand = rng.poisson(lam).astype(np.float32)
-    keep = rng.random(lam.shape) >= np.asarray(params.zero_prob, np.float64)
+    keep = rng.random(lam.shape) >= zero_prob
     return np.where(keep, demand, np.float32(0.0))

@@ -46,8 +46,9 @@ def write_run_report(rep, results: dict, config, data, test: tuple[int, int], ou
         rep: the first seed's :class:`~orpr_jax.pipeline.align.AlignReport`.
         results: the run's results so far (``by_seed`` metrics, ``histories``).
         config: the run's :class:`~orpr_jax.pipeline.RunConfig`.
-        data: the whole data set (the field test runs on all its rows over the test
-            period: the days are unseen by every policy).
+        data: the whole data set; the field test runs on ``rep.held_out`` over the test
+            period (rows and days unseen by every policy), with the other rows passed as
+            ``train_row_ids`` so it can refuse them.
         test: ``(start, num_days)`` of the test period.
         out: run folder.
         warmup_days: leading test days excluded from the breakdowns.
@@ -88,12 +89,13 @@ def write_run_report(rep, results: dict, config, data, test: tuple[int, int], ou
         span = test[1] - warmup_days
         pre = max(2 * period, (span // 2) // period * period)
         post = max(period, (span - pre) // period * period)
-        field = run_field_test(data, orpr[0], incumbent[0], key, treatment=config.treatment,
-                               pre_days=pre, post_days=post, start=test[0],
-                               warmup_days=warmup_days, seed=config.seed)
+        train_ids = np.setdiff1d(data.rows["row_id"].to_numpy(), held.rows["row_id"].to_numpy())
+        field = run_field_test(held, orpr[0], incumbent[0], key, train_row_ids=train_ids,
+                               treatment=config.treatment, pre_days=pre, post_days=post,
+                               start=test[0], warmup_days=warmup_days, seed=config.seed)
         field_rows = field_test_table(field)
         field_md = field_test_markdown(field_rows)
-        log(f"field test: {int(np.sum(field.treated))} treated of {data.num_rows} rows, "
+        log(f"field test: {int(np.sum(field.treated))} treated of {held.num_rows} held-out rows, "
             f"{pre} pre and {post} post days")
 
     notes = [

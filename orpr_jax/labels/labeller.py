@@ -30,6 +30,7 @@ import numpy as np
 from orpr_jax._validation import check_int
 from orpr_jax.labels import selection as sel
 from orpr_jax.labels.replay import replay_candidates, replay_config, row_horizons, row_starts
+from orpr_jax.policies.forecast import censored_forecast
 from orpr_jax.policies.heuristics import InventoryDays
 from orpr_jax.sim.dynamics import observe
 from orpr_jax.sim.env import InventoryEnv
@@ -380,6 +381,6 @@ def _scenarios(key, trace, obs: Observation, day, horizon: int, lc: LabelConfig)
     """``[S, horizon, R]`` demand: the realised trace, or Poisson scenarios."""
     if lc.scenarios == 0:
         return jax.lax.dynamic_slice_in_dim(trace, int(day), horizon, axis=0)[None]
-    forecast = obs.sales_history[:, -lc.window :].mean(axis=1)
+    forecast = censored_forecast(obs, lc.window)
     shape = (lc.scenarios, horizon, forecast.shape[0])
     return jax.random.poisson(key, jnp.broadcast_to(forecast, shape)).astype(trace.dtype)

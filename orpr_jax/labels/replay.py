@@ -20,6 +20,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from orpr_jax.policies.forecast import censored_forecast
 from orpr_jax.sim.dynamics import draw_lead_time, lead_time_moments, observe, transition
 from orpr_jax.sim.types import SimConfig, SimParams, SimState
 
@@ -107,7 +108,7 @@ def replay_candidates(
     days = jnp.arange(horizon, dtype=jnp.int32)[:, None]
     start = jnp.zeros_like(row_horizon) if row_start is None else row_start
     counted = ((days >= start[None, :]) & (days < row_horizon[None, :])).astype(dtype)
-    forecast = observe(config, params, state).sales_history[:, -window:].mean(axis=1)
+    forecast = censored_forecast(observe(config, params, state), window)
     # Candidates are laid side by side on the row axis ([V * R] rows, candidate-major), so
     # each day is one wide step of the simulator, as fast per element as a plain run;
     # vmapping over candidates instead made every ring access a batched gather.
@@ -119,6 +120,8 @@ def replay_candidates(
         ring=jnp.tile(state.ring, (1, v_count)),
         pipeline_total=jnp.tile(state.pipeline_total, v_count),
         sales_ring=jnp.zeros((1, v_count * r), dtype),
+        stockout_ring=jnp.zeros((1, v_count * r), dtype),
+        level=jnp.tile(state.level, v_count),
         arrivals=jnp.tile(state.arrivals, v_count),
         t=state.t,
     )

@@ -225,7 +225,8 @@ class RunConfig:
 PRESETS: dict[str, dict[str, Any]] = {
     "tiny": dict(num_skus=10, num_warehouses=2, num_days=140, pretrain_steps=10,
                  pretrain_batch=64, num_updates=2, num_steps=7, num_minibatches=2,
-                 max_train_rows=16, algorithms=("orpr", "pathwise")),
+                 max_train_rows=16, algorithms=("orpr", "pathwise"),
+                 held_out_fraction=0.4),
     "cpu": dict(),
     "paper": dict(num_skus=5319, num_warehouses=31, model="default", pretrain_steps=20000,
                   pretrain_batch=1024, num_updates=300, max_train_rows=8192, seeds=3),

@@ -4,6 +4,7 @@ validation helpers of the project (never ``train``).
 """
 
 from orpr_jax.policies.features import ModelInputs, inputs_from_labels, make_inputs
+from orpr_jax.policies.forecast import censored_forecast, censoring_features
 from orpr_jax.policies.foundation import (
     FoundationConfig,
     FoundationModel,
@@ -15,11 +16,13 @@ from orpr_jax.policies.heuristics import (
     SS,
     BaseStock,
     Constant,
+    ForecastBaseStock,
     IncumbentRule,
     InventoryDays,
     LabelPolicy,
     base_stock,
     constant,
+    forecast_base_stock,
     incumbent_rule,
     inventory_days,
     label_policy,
@@ -39,11 +42,15 @@ __all__ = [
     "SS",
     "BaseStock",
     "Constant",
+    "ForecastBaseStock",
     "IncumbentRule",
     "InventoryDays",
     "LabelPolicy",
     "base_stock",
+    "censored_forecast",
+    "censoring_features",
     "constant",
+    "forecast_base_stock",
     "grid_search",
     "incumbent_rule",
     "inventory_days",

@@ -1,7 +1,8 @@
 """Scale-free model inputs for the foundation model, built from an :class:`Observation`.
 
 Every quantity measured in units (sales, stock, pipeline) is divided by the row's demand
-level ``level = max(mean(sales_history), eps)``, so a row selling 1 unit a day and one
+level ``level = max(censored_forecast(obs, H), eps)`` (the mean of the in-stock days,
+:mod:`orpr_jax.policies.forecast`), so a row selling 1 unit a day and one
 selling 1,000 look alike; the level itself enters once, as ``log1p(level)``, so the model
 can still tell slow movers from fast ones. Everything is clipped to a finite range, so
 zero sales, zero stock or zero costs never give NaN or inf.
@@ -22,6 +23,7 @@ import numpy as np
 from flax import struct
 from jaxtyping import Array, Float, Int
 
+from orpr_jax.policies.forecast import censored_forecast, censoring_features
 from orpr_jax.sim.types import Observation
 
 #: Demand-level floor (units/day): rows with (near-)zero sales are scaled by this.
@@ -36,12 +38,14 @@ MAX_RATIO = 50.0
 MAX_LOG_COST_RATIO = 10.0
 _COST_EPS = 1e-6
 
-#: F_h: per history day: sales / level, log1p(sales / level), sin and cos of day of week.
-num_history_features = 4
+#: F_h: per history day: sales / level, log1p(sales / level), sin and cos of day of week,
+#: and the day's stock-out flag (its sales are censored).
+num_history_features = 5
 #: F_a: lead-time mean and std / 7, review period / 7, log(p/h), on hand, backlog,
 #: inventory position and pipeline total in days of cover / 30, log1p(level),
-#: is_review_day, sin and cos of day of year.
-num_attr_features = 12
+#: is_review_day, sin and cos of day of year, the share of stock-out days in the window
+#: and the days since the last in-stock day / H.
+num_attr_features = 14
 #: F_t: target turnover days / 30, alpha, promo today, fraction of promo days ahead.
 num_target_features = 4
 
@@ -96,14 +100,18 @@ def make_inputs(
     """
     sales = _f32(obs.sales_history)
     n, h = sales.shape
-    level = jnp.maximum(sales.mean(axis=1), LEVEL_EPS)  # [N]
+    stockout = _f32(obs.stockout_history)
+    level = jnp.maximum(_f32(censored_forecast(obs, h)), LEVEL_EPS)  # [N]
+    out_share, out_run = censoring_features(obs, h)
     ratio = jnp.clip(sales / level[:, None], 0.0, MAX_RATIO)  # [N, H]
 
     # History day j (oldest first) is H - j days before today.
     lag = jnp.arange(h, 0, -1, dtype=jnp.int32)  # [H]
     dow = jnp.mod(jnp.asarray(obs.day_of_week, jnp.int32)[:, None] - lag[None, :], 7)
     angle = _f32(dow) * _f32(2.0 * np.pi / 7.0)
-    history = jnp.stack([ratio, jnp.log1p(ratio), jnp.sin(angle), jnp.cos(angle)], axis=-1)
+    history = jnp.stack(
+        [ratio, jnp.log1p(ratio), jnp.sin(angle), jnp.cos(angle), stockout], axis=-1
+    )
 
     h_cost = jnp.maximum(_f32(obs.holding_cost), _COST_EPS)
     p_cost = jnp.maximum(_f32(obs.penalty_cost), _COST_EPS)
@@ -124,6 +132,8 @@ def make_inputs(
             _f32(obs.is_review_day),
             jnp.sin(year_angle),
             jnp.cos(year_angle),
+            out_share,
+            out_run / h,
         ],
         axis=-1,
     )

@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from orpr_jax.policies.forecast import censored_forecast
 from orpr_jax.sim.types import Observation
 
 
@@ -56,8 +57,10 @@ class SS:
 class InventoryDays:
     """The paper's action: order up to ``v`` days of forecast demand.
 
-    ``level = v * forecast`` with ``forecast`` the mean censored sales of the last
-    ``window`` days, and ``q = max(0, level - inventory_position)``.
+    ``level = v * forecast`` with ``forecast`` the mean sales of the days of the last
+    ``window`` that ended in stock, shrunk to the long-run level
+    (:func:`orpr_jax.policies.forecast.censored_forecast`), and
+    ``q = max(0, level - inventory_position)``.
 
     Attributes:
         v: ``[]`` or ``[R]`` inventory days (may be fractional).
@@ -68,12 +71,45 @@ class InventoryDays:
     window: int = struct.field(pytree_node=False, default=28)
 
     def forecast(self, obs: Observation) -> jax.Array:
-        """``[R]`` moving-average daily demand forecast from censored sales."""
-        return obs.sales_history[:, -self.window :].mean(axis=1)
+        """``[R]`` daily demand forecast from the in-stock days of the window."""
+        return censored_forecast(obs, self.window)
 
     def __call__(self, obs: Observation, key: jax.Array) -> jax.Array:
         del key
         level = self.v * self.forecast(obs)
+        return jnp.maximum(level - obs.inventory_position, 0.0)
+
+
+@struct.dataclass
+class ForecastBaseStock:
+    """Base-stock whose level follows the forecast: cover of the protection period plus
+    safety stock.
+
+    ``level = (E[L] + R) * f + z * sigma * sqrt(E[L] + R)`` with ``f`` the censored
+    forecast (:func:`~orpr_jax.policies.forecast.censored_forecast`) and ``sigma`` the
+    standard deviation of the in-stock days' sales in the window, at least ``sqrt(f)``
+    (Poisson); ``q = max(0, level - inventory_position)``.
+
+    Attributes:
+        z: ``[]`` or ``[R]`` safety factor (standard deviations of protection-period
+            demand).
+        window: forecast window in days (static).
+    """
+
+    z: jax.Array
+    window: int = struct.field(pytree_node=False, default=28)
+
+    def __call__(self, obs: Observation, key: jax.Array) -> jax.Array:
+        del key
+        f = censored_forecast(obs, self.window)
+        sales = obs.sales_history[:, -self.window :]
+        ok = 1.0 - obs.stockout_history[:, -self.window :]
+        n = jnp.maximum(ok.sum(axis=1), 1.0)
+        mean = (sales * ok).sum(axis=1) / n
+        var = ((sales - mean[:, None]) ** 2 * ok).sum(axis=1) / n
+        sigma = jnp.sqrt(jnp.maximum(var, f))
+        cover = obs.lead_time_mean + obs.review_period.astype(obs.lead_time_mean.dtype)
+        level = cover * f + self.z * sigma * jnp.sqrt(cover)
         return jnp.maximum(level - obs.inventory_position, 0.0)
 
 
@@ -170,6 +206,13 @@ def inventory_days(v, window: int = 28) -> InventoryDays:
     if bool(jnp.any(v < 0)):
         raise ValueError(f"v={v} is not allowed; expected inventory days >= 0")
     return InventoryDays(v=v, window=window)
+
+
+def forecast_base_stock(z, window: int = 28) -> ForecastBaseStock:
+    """Base-stock that follows the forecast with safety factor ``z`` (scalar or ``[R]``)."""
+    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+        raise ValueError(f"window={window!r} is not allowed; expected an integer >= 1")
+    return ForecastBaseStock(z=_as_float(z), window=window)
 
 
 def constant(quantity) -> Constant:

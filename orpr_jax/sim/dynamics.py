@@ -26,7 +26,14 @@ import jax.numpy as jnp
 
 from orpr_jax.sim import relax
 from orpr_jax.sim.demand import day_of_week, day_of_year, promo_on
-from orpr_jax.sim.types import DayOutcome, Observation, SimConfig, SimParams, SimState
+from orpr_jax.sim.types import (
+    LONG_RUN_DAYS,
+    DayOutcome,
+    Observation,
+    SimConfig,
+    SimParams,
+    SimState,
+)
 
 
 def is_review_day(config: SimConfig, params: SimParams, t: jax.Array) -> jax.Array:
@@ -55,6 +62,9 @@ def initial_state(config: SimConfig, params: SimParams) -> SimState:
         pipeline_total=pipeline_total,
         # Day -H + j lives in slot (-H + j) mod H = j: the history is already in ring order.
         sales_ring=params.initial_sales_history.astype(dtype),
+        # The days before day 0 count as in stock: their sales are the demand seen.
+        stockout_ring=jnp.zeros_like(params.initial_sales_history, dtype),
+        level=params.initial_sales_history.astype(dtype).mean(axis=0),
         arrivals=arrivals,
         t=jnp.zeros((), jnp.int32),
     )
@@ -174,9 +184,15 @@ def transition(
     ordering = params.fixed_order_cost * placed
     purchase = params.purchase_cost * order
 
-    sales_ring = jax.lax.dynamic_update_index_in_dim(
-        state.sales_ring, sales, t % config.history_length, axis=0
+    slot = t % config.history_length
+    sales_ring = jax.lax.dynamic_update_index_in_dim(state.sales_ring, sales, slot, axis=0)
+    # A day that ends with nothing on hand may have lost demand: its sales are censored.
+    # The flag is a mask, not a cost, so it carries no gradient in the relaxed mode.
+    stockout = jax.lax.stop_gradient((on_hand_end <= 1e-6).astype(on_hand_end.dtype))
+    stockout_ring = jax.lax.dynamic_update_index_in_dim(
+        state.stockout_ring, stockout, slot, axis=0
     )
+    level = state.level + (1.0 - stockout) * (sales - state.level) / LONG_RUN_DAYS
     t_next = t + 1
     if _order_history_ring(config):
         ring, arrivals = _order_history_step(config, params, state.ring, order, t, lead_time)
@@ -191,6 +207,8 @@ def transition(
         ring=ring,
         pipeline_total=state.pipeline_total + order - arrivals,
         sales_ring=sales_ring,
+        stockout_ring=stockout_ring,
+        level=level,
         arrivals=arrivals,
         t=t_next,
     )
@@ -277,6 +295,7 @@ def observe(config: SimConfig, params: SimParams, state: SimState) -> Observatio
         pipeline = jnp.take(state.ring, due_slots, axis=0).T
     hist_slots = (t + jnp.arange(h, dtype=t.dtype)) % h  # oldest first: slot t mod H holds day t - H
     sales_history = jnp.take(state.sales_ring, hist_slots, axis=0).T
+    stockout_history = jnp.take(state.stockout_ring, hist_slots, axis=0).T
     promo_today = promo_on(config, params, t)
     if config.use_promotions:
         ahead_days = t + jnp.arange(1, config.promo_lookahead + 1, dtype=t.dtype)
@@ -292,6 +311,8 @@ def observe(config: SimConfig, params: SimParams, state: SimState) -> Observatio
         pipeline=pipeline,
         inventory_position=state.on_hand - state.backlog + state.pipeline_total,
         sales_history=sales_history,
+        stockout_history=stockout_history,
+        long_run_level=state.level,
         promo_today=promo_today,
         promo_ahead=promo_ahead,
         is_review_day=is_review_day(config, params, t),

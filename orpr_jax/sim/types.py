@@ -21,6 +21,9 @@ from flax import struct
 
 from orpr_jax._validation import check_int
 
+#: Time constant (days) of the long-run demand level kept in ``SimState.level``.
+LONG_RUN_DAYS = 91.0
+
 LeadTimeMode = Literal["shared", "per_row", "stochastic"]
 DemandMode = Literal["trace", "table", "poisson", "negbin"]
 
@@ -201,6 +204,11 @@ class SimState:
         pipeline_total: ``[R]`` units on order (sum of ``ring``), kept as a running total.
         sales_ring: ``[H, R]`` censored sales of the last H days; day t-1 is in slot
             ``(t - 1) mod H``.
+        stockout_ring: ``[H, R]`` 1.0 where the day ended with no stock on hand (its sales
+            are censored), in the slots of ``sales_ring``.
+        level: ``[R]`` long-run demand level (units/day): an exponential average of the
+            sales of the days that ended in stock (time constant
+            :data:`LONG_RUN_DAYS`), so stock-out days do not pull it to zero.
         arrivals: ``[R]`` units that arrived at the start of today.
         t: ``[]`` int32 day index since reset.
     """
@@ -210,6 +218,8 @@ class SimState:
     ring: jax.Array
     pipeline_total: jax.Array
     sales_ring: jax.Array
+    stockout_ring: jax.Array
+    level: jax.Array
     arrivals: jax.Array
     t: jax.Array
 
@@ -227,6 +237,10 @@ class Observation:
         pipeline: ``[R, max_lead_time]`` units due in 1..max_lead_time days.
         inventory_position: ``[R]`` on hand - backlog + on order.
         sales_history: ``[R, H]`` censored sales of the last H days, oldest first.
+        stockout_history: ``[R, H]`` 1.0 where that day ended with no stock on hand (its
+            sales are censored), oldest first.
+        long_run_level: ``[R]`` long-run demand level (units/day) from the days that ended
+            in stock (see ``SimState.level``).
         promo_today: ``[R]`` 1.0 if today is a promotion day.
         promo_ahead: ``[R, P]`` promotion flags for days t+1..t+P.
         is_review_day: ``[R]`` 1.0 if an order placed today is accepted.
@@ -247,6 +261,8 @@ class Observation:
     pipeline: jax.Array
     inventory_position: jax.Array
     sales_history: jax.Array
+    stockout_history: jax.Array
+    long_run_level: jax.Array
     promo_today: jax.Array
     promo_ahead: jax.Array
     is_review_day: jax.Array

@@ -8,7 +8,10 @@ unclustered SE is too small there); (b) the pre-trend check on planted different
 trends and on parallel ones; (c) matching under selection on observables (recovers the
 ATT where the naive DiD is biased, SE close to the spread, balance improves); (d) the
 :class:`Mixed` switch; (e) ``run_field_test`` with identical, better and worse policies
-and with manager-style selection; (f) the report; (g) every bad-input path.
+and with manager-style selection; (f) the report; (g) every bad-input path; (h) units
+(costs per row-day, checked on a hand-computed panel); (i) turnover as a ratio of sums per
+cell (a starved row still counts; delta-method SE against a hand computation, a cluster
+bootstrap and Monte Carlo; the matched version); (j) held-out rows only.
 """
 
 from __future__ import annotations
@@ -23,14 +26,19 @@ import pytest
 from orpr_jax import Observation
 from orpr_jax.evaluation.field_test import (
     METRICS,
+    UNITS,
     Mixed,
     did_estimate,
+    field_panels,
     field_test_markdown,
     field_test_table,
+    matched_ratio_effect,
     propensity_matched_effect,
+    ratio_did_estimate,
     run_field_test,
 )
 from orpr_jax.policies import base_stock, incumbent_rule
+from orpr_jax.sim.types import DayOutcome
 from orpr_jax.scenarios import jd_synthetic_data
 
 # ---------------------------------------------------------------------------------------
@@ -255,6 +263,7 @@ def data():
 
 
 def _field(data, new, **kw):
+    kw.setdefault("train_row_ids", ())  # the synthetic data set trained nothing
     return run_field_test(data, lambda env, params: new, INCUMBENT, jax.random.key(0), **kw)
 
 
@@ -298,8 +307,14 @@ def test_better_and_worse_policies_have_the_right_sign(data):
         assert more.metrics[name].matched.att > 0, name
     # Twenty days below L + R: treated rows (almost) stop reordering and run dry.
     less = _field(data, incumbent_rule(-20.0))
+    # Starved row-weeks (no sales) exist, and turnover still counts every cell of them.
+    turn = less.metrics["turnover_days"]
+    assert np.isnan(turn.panel).any()
+    assert turn.did.num_obs == turn.panel.size and turn.matched.num_treated == less.treated.sum()
     assert less.metrics["in_stock_rate"].did.t_stat < -3
-    assert less.metrics["turnover_days"].did.t_stat < -3
+    # Starved rows add ~0 to both sums, so the turnover cut is small and noisy here (the
+    # old mean of per-row-week ratios dropped those weeks and found t < -3); the
+    # starvation shows in the in-stock rate and the lost sales.
     assert less.metrics["total_cost"].did.t_stat > 3  # lost sales
     for name in ("turnover_days", "holding_cost", "in_stock_rate"):
         assert less.metrics[name].did.effect < 0, name
@@ -307,7 +322,7 @@ def test_better_and_worse_policies_have_the_right_sign(data):
 
 
 def test_policy_pytree_accepted_in_place_of_factory(identical, data):
-    r = run_field_test(data, INCUMBENT, INCUMBENT, jax.random.key(0))
+    r = run_field_test(data, INCUMBENT, INCUMBENT, jax.random.key(0), train_row_ids=())
     for name in METRICS:
         np.testing.assert_array_equal(r.metrics[name].panel, identical.metrics[name].panel)
 
@@ -335,9 +350,12 @@ def test_table_and_markdown(identical):
     text = field_test_markdown(identical)
     lines = text.splitlines()
     assert len(lines) == 2 + len(METRICS)
-    assert lines[0].startswith("| metric |") and "DiD effect ± SE" in lines[0]
+    assert lines[0].startswith("| metric | unit |") and "DiD effect ± SE" in lines[0]
     assert text == field_test_markdown(rows)
     assert "%" in lines[3]  # in-stock rate in percent
+    assert [r["unit"] for r in rows] == [UNITS[n] for n in METRICS]
+    assert UNITS["holding_cost"] == UNITS["total_cost"] == "cost per row-day"
+    assert "| holding_cost | per row-day |" in text and "| total_cost | per row-day |" in text
 
 
 # ---------------------------------------------------------------------------------------
@@ -421,4 +439,203 @@ def test_run_field_test_bad_inputs(data, kwargs, field):
 
 def test_run_field_test_factory_must_return_a_policy(data):
     with pytest.raises(ValueError, match="policy_factory"):
-        run_field_test(data, lambda env, params: 3.0, INCUMBENT, jax.random.key(0))
+        run_field_test(data, lambda env, params: 3.0, INCUMBENT, jax.random.key(0),
+                       train_row_ids=())
+
+
+# ---------------------------------------------------------------------------------------
+# (h) Units: costs per row-day.
+
+
+def _outcome(**leaves):
+    """A DayOutcome of ``[T, R]`` float64 leaves; the ones not given are zero."""
+    shape = next(iter(leaves.values())).shape
+    fields = {f.name: np.asarray(leaves.get(f.name, np.zeros(shape)), np.float64)
+              for f in dataclasses.fields(DayOutcome)}
+    return DayOutcome(**fields)
+
+
+def test_field_panels_costs_are_per_row_day():
+    # 2 rows x 14 days, weekly periods. Row 0 holds 2.0 a day: 14.0 a week, 2.0 per
+    # row-day. Row 1 pays the day index: week 0 sums 0 + ... + 6 = 21 (3.0 per row-day),
+    # week 1 sums 7 + ... + 13 = 70 (10.0 per row-day).
+    days = np.arange(14.0)
+    holding = np.stack([np.full(14, 2.0), days], axis=1)
+    panels = field_panels(_outcome(holding_cost=holding, cost=2.0 * holding,
+                                   in_stock=np.ones((14, 2))), 0, 2, 7)
+    np.testing.assert_allclose(panels["holding_cost"], [[2.0, 2.0], [3.0, 10.0]])
+    np.testing.assert_allclose(panels["total_cost"], [[4.0, 4.0], [6.0, 20.0]])
+    np.testing.assert_allclose(panels["in_stock_rate"], 1.0)
+    # 3-day periods give the same per-row-day level for the constant row.
+    np.testing.assert_allclose(field_panels(_outcome(holding_cost=holding), 0, 4, 3)[
+        "holding_cost"][0], 2.0)
+
+
+def test_did_effect_is_per_row_day():
+    # 4 rows x 28 days, 2 pre and 2 post weeks. Every row holds 1.0 a day; treated rows
+    # (0, 1) hold 1.5 a day after the switch (day 14). DiD = 0.5 per row-day (3.5 per
+    # row-week, the unit the panels had before).
+    hold = np.ones((28, 4))
+    hold[14:, :2] = 1.5
+    panels = field_panels(_outcome(holding_cost=hold), 0, 4, 7)
+    r = did_estimate(panels["holding_cost"], np.array([1, 1, 0, 0], bool),
+                     np.arange(4) >= 2)
+    assert r.effect == pytest.approx(0.5)
+    assert (r.treated_pre, r.treated_post, r.control_post) == pytest.approx((1.0, 1.5, 1.0))
+
+
+# ---------------------------------------------------------------------------------------
+# (i) Turnover: a ratio of sums per cell, delta-method standard errors.
+
+# Rows 0, 1 treated, 2, 3 control; one pre and one post period. Row 1 is starved after
+# the switch: 6 units on hand, no sales.
+_A = np.array([[4.0, 6.0], [2.0, 6.0], [3.0, 3.0], [3.0, 5.0]])   # on-hand sums
+_B = np.array([[2.0, 2.0], [2.0, 0.0], [1.0, 1.0], [3.0, 3.0]])   # sales sums
+_TR = np.array([True, True, False, False])
+_PO = np.array([False, True])
+
+
+def test_starved_row_counts_in_its_cell():
+    r = ratio_did_estimate(_A, _B, _TR, _PO)
+    # Treated: pre 6/4 = 1.5, post 12/2 = 6 (row 1's stock counts); control: pre 6/4 =
+    # 1.5, post 8/4 = 2. Effect = (6 - 1.5) - (2 - 1.5) = 4.
+    assert (r.treated_pre, r.treated_post, r.control_pre, r.control_post) == (1.5, 6.0, 1.5,
+                                                                              2.0)
+    assert r.effect == pytest.approx(4.0)
+    assert r.num_obs == 8 and r.num_rows == 4
+    # Dropping the starved row (what NaN per-row ratios did) gives another answer:
+    # treated 6/2 = 3 and 4/2 = 2, effect (3 - 2) - 0.5 = 0.5.
+    keep = [0, 2, 3]
+    assert ratio_did_estimate(_A[keep], _B[keep], _TR[keep], _PO).effect == pytest.approx(0.5)
+    # field_panels gives the sums the estimator needs, with the starved cell kept.
+    on_hand = np.repeat(_A.T / 7.0, 7, axis=0)
+    sales = np.repeat(_B.T / 7.0, 7, axis=0)
+    panels = field_panels(_outcome(on_hand_end=on_hand, sales=sales), 0, 2, 7)
+    np.testing.assert_allclose(panels["on_hand"], _A)
+    np.testing.assert_allclose(panels["sales"], _B)
+    assert np.isnan(panels["turnover_days"][1, 1])  # the per-cell ratio is undefined
+
+
+def test_ratio_se_hand_computed():
+    r = ratio_did_estimate(_A, _B, _TR, _PO)
+    # Influence of row i: sum over its cells of +-(a - R b) / B (+ treated post and
+    # control pre, - the others). Row 0: (6 - 6*2)/2 - (4 - 1.5*2)/4 = -3 - 0.25;
+    # row 1: (6 - 0)/2 - (2 - 3)/4 = 3.25; row 2: -(3 - 2)/4 + (3 - 1.5)/4 = 0.125;
+    # row 3: -(5 - 6)/4 + (3 - 4.5)/4 = -0.125. V = 4/3 * (2 * 3.25^2 + 2 * 0.125^2).
+    assert r.se == pytest.approx(np.sqrt(4 / 3 * (2 * 3.25**2 + 2 * 0.125**2)))
+    assert r.dof == 3
+    # Cells as clusters: the eight contributions one by one (pre then post per row):
+    # row 0: -0.25, -3; row 1: 0.25, 3; row 2: 0.375, -0.25; row 3: -0.375, 0.25.
+    u = np.array([-0.25, -3, 0.25, 3, 0.375, -0.25, -0.375, 0.25])
+    iid = ratio_did_estimate(_A, _B, _TR, _PO, cluster="none")
+    assert iid.se == pytest.approx(np.sqrt(8 / 7 * np.sum(u**2))) and iid.dof == 7
+
+
+def _ratio_panel(rng, n=120, t=8, n_pre=4, lift=0.3):
+    """Sales with row-level rates and AR(1)-like weekly shocks; on-hand = sales x a
+    row's cover (serially correlated) + noise; treated rows' cover rises by ``lift``
+    after the switch; some post weeks of treated rows sell nothing."""
+    treated = np.arange(n) < n // 2
+    post = np.arange(t) >= n_pre
+    rate = rng.lognormal(1.5, 0.6, n)[:, None] * rng.lognormal(0.0, 0.3, (n, t))
+    sales = rng.poisson(rate).astype(float)
+    cover = rng.lognormal(1.0, 0.3, n)[:, None] + 0.3 * rng.standard_normal((n, t))
+    cover = np.abs(cover + lift * (treated[:, None] & post[None, :]))
+    on_hand = rate * cover + rng.exponential(1.0, (n, t))
+    starve = treated[:, None] & post[None, :] & (rng.random((n, t)) < 0.1)
+    sales[starve] = 0.0
+    return on_hand, sales, treated, post
+
+
+def test_ratio_se_matches_cluster_bootstrap_and_monte_carlo():
+    rng = np.random.default_rng(11)
+    a, b, tr, po = _ratio_panel(rng)
+    r = ratio_did_estimate(a, b, tr, po)
+    # A row-cluster bootstrap (rows resampled within treated and control).
+    ti, ci = np.flatnonzero(tr), np.flatnonzero(~tr)
+    boot = []
+    for _ in range(400):
+        pick = np.concatenate([rng.choice(ti, ti.size), rng.choice(ci, ci.size)])
+        boot.append(ratio_did_estimate(a[pick], b[pick], tr[pick], po).effect)
+    assert 0.85 < r.se / np.std(boot) < 1.15
+    # Monte Carlo: the SE matches the spread of the estimate, the 95% interval covers
+    # the mean estimate about 95% of the time.
+    reps = [ratio_did_estimate(*_ratio_panel(rng)) for _ in range(300)]
+    eff = np.array([x.effect for x in reps])
+    se = np.array([x.se for x in reps])
+    assert 0.8 < se.mean() / eff.std() < 1.2
+    assert 0.9 < np.mean([x.ci_low <= eff.mean() <= x.ci_high for x in reps]) < 0.99
+    assert np.all([x.num_obs == a.size for x in reps])
+
+
+def test_ratio_pretrend_flags_diverging_trends():
+    rng = np.random.default_rng(12)
+    a, b, tr, po = _ratio_panel(rng, lift=0.0)
+    flat = ratio_did_estimate(a, b, tr, po)
+    assert np.isfinite(flat.pretrend_p)
+    trend = a * (1.0 + 0.3 * tr[:, None] * np.arange(a.shape[1])[None, :])
+    steep = ratio_did_estimate(trend, b, tr, po)
+    assert steep.pretrend_p < 0.01 and steep.pretrend_slope > 0
+
+
+def test_matched_ratio_effect_known_matches():
+    # One covariate: treated rows at 0 and 10, controls at 0.1, 10.1 and 50; the logit
+    # propensity is monotone in it, so the matches are rows 2 and 3 (row 4 unused), and
+    # the matched effect is the ratio DiD of rows 0-3 with its delta-method SE.
+    a = np.vstack([_A, [[50.0, 1.0]]])
+    b = np.vstack([_B, [[1.0, 9.0]]])
+    x = np.array([0.0, 10.0, 0.1, 10.1, 50.0])
+    tr = np.array([True, True, False, False, False])
+    r = matched_ratio_effect(a, b, x, tr, _PO, caliper=np.inf)
+    ref = ratio_did_estimate(_A, _B, _TR, _PO)
+    assert r.num_matched == 2 and r.num_controls_used == 2 and r.num_controls == 3
+    assert r.att == pytest.approx(ref.effect) and r.se == pytest.approx(ref.se)
+    assert r.naive == pytest.approx(ratio_did_estimate(a, b, tr, _PO).effect)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        (dict(numerator=np.arange(4.0)), "numerator"),
+        (dict(numerator=-_A), "numerator"),
+        (dict(numerator=np.where(_A == 6, np.nan, _A)), "numerator"),
+        (dict(denominator=_B[:3]), "denominator"),
+        (dict(treated=_TR[:3]), "treated"),
+        (dict(treated=np.ones(4, bool)), "treated"),
+        (dict(post=np.ones(2, bool)), "post"),
+        (dict(cluster="sku"), "cluster"),
+        (dict(denominator=_B * np.array([1.0, 0.0])), "identified"),
+    ],
+)
+def test_ratio_did_bad_inputs(kwargs, field):
+    args = dict(numerator=_A, denominator=_B, treated=_TR, post=_PO) | kwargs
+    with pytest.raises(ValueError, match=field):
+        ratio_did_estimate(**args)
+
+
+def test_matched_ratio_bad_inputs():
+    x = np.arange(4.0)
+    for kwargs, field in [(dict(covariates=x[:3]), "covariates"),
+                          (dict(covariates=np.where(x > 2, np.nan, x)), "covariates"),
+                          (dict(caliper=0.0), "caliper"), (dict(ridge=-1.0), "ridge"),
+                          (dict(newton_steps=0), "newton_steps")]:
+        args = dict(covariates=x) | kwargs
+        with pytest.raises(ValueError, match=field):
+            matched_ratio_effect(_A, _B, args.pop("covariates"), _TR, _PO, **args)
+
+
+# ---------------------------------------------------------------------------------------
+# (j) Held-out rows only.
+
+
+def test_field_test_refuses_training_rows(data):
+    ids = data.rows["row_id"].to_numpy()
+    with pytest.raises(ValueError, match="train_row_ids"):
+        _field(data, INCUMBENT, train_row_ids=ids[:3])
+    with pytest.raises(ValueError, match="train_row_ids"):
+        _field(data, INCUMBENT, train_row_ids=str(ids[0]))
+    with pytest.raises(TypeError, match="train_row_ids"):  # required: no silent default
+        run_field_test(data, INCUMBENT, INCUMBENT, jax.random.key(0))
+    held = data.select_rows(np.arange(3, data.num_rows))
+    r = _field(held, INCUMBENT, train_row_ids=ids[:3], post_days=14)
+    assert r.treated.size == held.num_rows

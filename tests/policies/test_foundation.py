@@ -89,13 +89,23 @@ def test_history_features_hand_computed(tiny):
     _, _, _, obs = tiny
     h = obs.sales_history.shape[1]
     sales = jnp.zeros_like(obs.sales_history).at[:, -1].set(float(h))  # mean 1 -> level 1
-    obs = obs.replace(sales_history=sales, day_of_week=jnp.full_like(obs.day_of_week, 3))
+    # No stock-out day and a long-run level of 1: the forecast is (h + 3 * 1) / (h + 3) = 1.
+    obs = obs.replace(sales_history=sales, day_of_week=jnp.full_like(obs.day_of_week, 3),
+                      stockout_history=jnp.zeros_like(sales),
+                      long_run_level=jnp.ones_like(obs.long_run_level))
     inputs = make_inputs(obs, 0.95, 14.0)
     np.testing.assert_allclose(inputs.history[0, -1, 0], h)  # sales / level = h / 1
     np.testing.assert_allclose(inputs.history[0, -1, 1], np.log1p(h), rtol=1e-6)
     # yesterday was day-of-week 2: sin(2 * 2pi / 7)
     np.testing.assert_allclose(inputs.history[0, -1, 2], np.sin(2 * 2 * np.pi / 7), atol=1e-6)
     np.testing.assert_allclose(inputs.history[0, -1, 3], np.cos(2 * 2 * np.pi / 7), atol=1e-6)
+    np.testing.assert_allclose(inputs.history[0, :, 4], 0.0)  # no stock-out day
+    # The last 4 days stocked out: share 4 / h, and 4 days since the last in-stock day.
+    out = jnp.zeros_like(sales).at[:, -4:].set(1.0)
+    censored = make_inputs(obs.replace(stockout_history=out), 0.95, 14.0)
+    np.testing.assert_allclose(censored.history[0, -4:, 4], 1.0)
+    np.testing.assert_allclose(censored.attrs[0, 12], 4.0 / h, rtol=1e-6)
+    np.testing.assert_allclose(censored.attrs[0, 13], 4.0 / h, rtol=1e-6)
     # on hand in days of cover / 30
     np.testing.assert_allclose(inputs.attrs[:, 4], np.clip(obs.on_hand, -1500, 1500) / 30.0,
                                rtol=1e-5)
@@ -128,13 +138,14 @@ def test_inputs_are_scale_free(tiny):
     _, _, _, obs = tiny
     scaled = obs.replace(
         sales_history=obs.sales_history * 10.0 + 0.0,
+        long_run_level=obs.long_run_level * 10.0,
         on_hand=obs.on_hand * 10.0,
         backlog=obs.backlog * 10.0,
         inventory_position=obs.inventory_position * 10.0,
         pipeline=obs.pipeline * 10.0,
     )
     # Rows whose level is above the floor both times (the floor is not scale-free).
-    busy = np.asarray(obs.sales_history.mean(axis=1) > 0.1)
+    busy = np.asarray((obs.sales_history.mean(axis=1) > 0.1) & (obs.long_run_level > 0.05))
     assert busy.sum() > 10
     a, b = make_inputs(obs, 0.95, 14.0), make_inputs(scaled, 0.95, 14.0)
     np.testing.assert_allclose(a.history[busy], b.history[busy], rtol=1e-5, atol=1e-5)
@@ -204,7 +215,7 @@ def test_presets_param_counts():
 def test_bad_input_shapes_raise():
     model = FoundationModel(_tiny_config(7, 28), rngs=nnx.Rngs(0))
     inputs = _inputs()
-    with pytest.raises(ValueError, match=r"history has shape \(5, 21, 4\); expected \[N, H=28"):
+    with pytest.raises(ValueError, match=r"history has shape \(5, 21, 5\); expected \[N, H=28"):
         model(_inputs(h=21))
     with pytest.raises(ValueError, match=r"attrs has shape"):
         model(inputs.replace(attrs=inputs.attrs[:, :3]))

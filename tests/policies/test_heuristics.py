@@ -38,16 +38,70 @@ def test_s_S_orders_only_at_or_below_s():
         s_S(10.0, 5.0)
 
 
-def test_inventory_days_uses_moving_average_of_censored_sales():
+def _with_censoring(obs, stockout, level):
+    return obs.replace(stockout_history=jnp.asarray(stockout, jnp.float32),
+                       long_run_level=jnp.asarray(level, jnp.float32))
+
+
+def test_inventory_days_forecast_ignores_stock_out_days():
     # history [H=4, R=3] in ring order; at t=0 the window is the ring as is.
     hist = np.array([[2, 0, 1], [4, 0, 1], [6, 0, 1], [8, 0, 1]], np.float32)
     obs = _obs([5.0, 5.0, 5.0], history=hist)
-    # forecasts over window 2: [7, 0, 1]; v=3 -> levels [21, 0, 3] -> orders [16, 0, 0]
-    np.testing.assert_allclose(inventory_days(3.0, window=2)(obs, None), [16.0, 0.0, 0.0])
+    # Row 0: both window days in stock, sales 6 and 8, long-run 4: (14 + 3 * 4) / (2 + 3) = 5.2.
+    # Row 1: both days stocked out: the long-run level 2 alone.
+    # Row 2: day 8's flag set, so only the 1 of the other day: (1 + 3 * 0.01->0.05) / 4.
+    stockout = np.array([[0, 0, 0, 0], [1, 1, 1, 1], [0, 0, 0, 1]], np.float32)
+    obs = _with_censoring(obs, stockout, [4.0, 2.0, 0.01])
+    f = np.asarray(orpr_jax.policies.censored_forecast(obs, 2))
+    np.testing.assert_allclose(f, [5.2, 2.0, (1.0 + 3 * 0.05) / 4.0], rtol=1e-6)
+    # v = 3: levels [15.6, 6, 0.8625] -> orders [10.6, 1, 0]
+    np.testing.assert_allclose(inventory_days(3.0, window=2)(obs, None), [10.6, 1.0, 0.0],
+                               rtol=1e-6)
+    share, run = orpr_jax.policies.censoring_features(obs, 4)
+    np.testing.assert_allclose(share, [0.0, 1.0, 0.25])
+    np.testing.assert_allclose(run, [0.0, 4.0, 1.0])
     with pytest.raises(ValueError, match=r"window=0 is not allowed"):
         inventory_days(3.0, window=0)
     with pytest.raises(ValueError, match=r"v=.* is not allowed"):
         inventory_days(-1.0)
+
+
+def test_a_row_that_stocked_out_keeps_ordering():
+    env, params = orpr_jax.make("lost_sales", num_rows=4, lead_time=2, demand_mean=3.0)
+    key = jax.random.key(0)
+    obs, state = env.reset(key, params)
+    # 60 days in stock under base-stock 12, then 40 days without an order: the stock runs
+    # out within days, and the last 28 days are zero-sale days, all censored.
+    for day in range(100):
+        q = base_stock(12.0)(obs, None) if day < 60 else jnp.zeros((4,), jnp.float32)
+        obs, state, *_ = env.step(jax.random.fold_in(key, day), state, q, params)
+    np.testing.assert_allclose(obs.sales_history.sum(axis=1), 0.0)
+    np.testing.assert_allclose(obs.stockout_history, 1.0)
+    np.testing.assert_allclose(obs.on_hand, 0.0)
+    # A moving average of censored sales is 0 here, so no v would ever order again; the
+    # forecast falls back to the long-run level learnt while in stock (near the mean 3).
+    level = np.asarray(obs.long_run_level)
+    assert np.all((level > 1.5) & (level < 4.5)), level
+    orders = inventory_days(7.0)(obs, None)
+    np.testing.assert_allclose(orders, 7.0 * level, rtol=1e-5)
+    # The incumbent rule (v = L + R + safety) orders too.
+    assert bool(jnp.all(orpr_jax.policies.incumbent_rule(2.0)(obs, None) > 0))
+
+
+def test_forecast_base_stock_hand_computed():
+    hist = np.array([[2, 0, 1], [4, 0, 1], [6, 0, 1], [8, 0, 1]], np.float32)
+    obs = _obs([0.0, 0.0, 0.0], history=hist)
+    obs = _with_censoring(obs, np.zeros((3, 4)), [5.0, 0.0, 1.0])
+    # Row 0 over the 4 days: f = (20 + 3 * 5) / 7 = 5, sample var = 5 (mean 5, devs 3,1,1,3)
+    # -> sigma = sqrt(max(5, 5)); cover = L + R = 2 + 1 = 3.
+    # level(z = 1) = 3 * 5 + sqrt(5) * sqrt(3).
+    q = orpr_jax.policies.forecast_base_stock(1.0, window=4)(obs, None)
+    np.testing.assert_allclose(q[0], 15.0 + np.sqrt(15.0), rtol=1e-5)
+    # Row 1 never sold: f = 3 * 0.05 / 7, sigma = sqrt(f).
+    f1 = 0.15 / 7.0
+    np.testing.assert_allclose(q[1], 3 * f1 + np.sqrt(f1) * np.sqrt(3.0), rtol=1e-5)
+    with pytest.raises(ValueError, match=r"window=0 is not allowed"):
+        orpr_jax.policies.forecast_base_stock(1.0, window=0)
 
 
 def test_constant():

@@ -5,16 +5,20 @@ The ORPR paper validates its policy in a field experiment: a set of SKU x wareho
 switches to the new policy while the others stay on the incumbent rule, and the effect
 on the field metrics (turnover days, in-stock rate, holding cost) is the
 difference-in-differences (DiD) of treated against control rows before and after the
-switch. :func:`run_field_test` replays that design in the simulator:
+switch. :func:`run_field_test` replays that design in the simulator, on held-out rows
+only (it refuses rows listed in its required ``train_row_ids``):
 
 1. one simulation of ``warmup_days + pre_days + post_days`` days in which every row plays
    the incumbent until the switch day and the treated rows play the new policy from then
    on (:class:`Mixed`, a per-row switch inside one ``rollout``);
 2. per-row, per-period (weekly by default) panels of the field metrics
-   (:func:`field_panels`);
+   (:func:`field_panels`), costs per row-day (:data:`UNITS`);
 3. per metric: the two-way fixed-effects DiD with row-clustered standard errors and a
    pre-trend check (:func:`did_estimate`), and a propensity-score matched ATT on the
-   pre-to-post change (:func:`propensity_matched_effect`);
+   pre-to-post change (:func:`propensity_matched_effect`); turnover days, a ratio, is
+   instead one ratio of sums (on-hand over sales) per treatment x phase cell, so rows
+   without sales are not dropped, with delta-method row-clustered standard errors
+   (:func:`ratio_did_estimate`, :func:`matched_ratio_effect`);
 4. a report table (:func:`field_test_table`, :func:`field_test_markdown`).
 
 Treatment is assigned at random (``treatment="random"``), or the way a manager would
@@ -26,7 +30,8 @@ covariates are the diagnostics and the remedy for that.
 The estimators are plain NumPy/SciPy on host arrays and know nothing of the simulator.
 
 Modules: :mod:`.trial` (assignment, simulation, panels, the per-metric analysis),
-:mod:`.did` (difference-in-differences, standard errors, pre-trend check),
+:mod:`._checks` (its input checks), :mod:`.did` (difference-in-differences, standard
+errors, pre-trend check), :mod:`.ratio` (the same for a ratio of sums),
 :mod:`.matching` (propensity-score matching) and :mod:`.markdown` (the write-up).
 The package imports ``sim`` and ``data`` only (never ``train``, ``labels``,
 ``pipeline`` or ``studies``).
@@ -48,9 +53,11 @@ References:
 from orpr_jax.evaluation.field_test.did import DiDResult, did_estimate
 from orpr_jax.evaluation.field_test.markdown import field_test_markdown, field_test_table
 from orpr_jax.evaluation.field_test.matching import MatchedResult, propensity_matched_effect
+from orpr_jax.evaluation.field_test.ratio import matched_ratio_effect, ratio_did_estimate
 from orpr_jax.evaluation.field_test.trial import (
     COVARIATES,
     METRICS,
+    UNITS,
     FieldTestResult,
     MetricResult,
     Mixed,
@@ -59,7 +66,9 @@ from orpr_jax.evaluation.field_test.trial import (
 )
 
 __all__ = [
+    "COVARIATES",
     "METRICS",
+    "UNITS",
     "DiDResult",
     "FieldTestResult",
     "MatchedResult",
@@ -69,6 +78,8 @@ __all__ = [
     "field_panels",
     "field_test_markdown",
     "field_test_table",
+    "matched_ratio_effect",
     "propensity_matched_effect",
+    "ratio_did_estimate",
     "run_field_test",
 ]

@@ -1,4 +1,5 @@
-"""The field test's write-up: one report row per field metric and its Markdown table."""
+"""The field test's write-up: one report row per field metric, with its unit, and its
+Markdown table."""
 
 from __future__ import annotations
 
@@ -10,12 +11,20 @@ from orpr_jax.evaluation.field_test.trial import FieldTestResult
 
 __all__ = ["field_test_markdown", "field_test_table"]
 
-#: Display format of each metric's levels and effects.
+#: Short unit of each metric in the Markdown table (the full text is ``UNITS``).
+_SHORT_UNITS = {
+    "turnover_days": "days (sum on-hand / sum sales)",
+    "in_stock_rate": "% of row-days",
+    "holding_cost": "per row-day",
+    "total_cost": "per row-day",
+}
+
+#: Display format of each metric's levels and effects (costs per row-day).
 _FORMATS = {
     "turnover_days": ("{:.2f}", "{:+.2f}"),
     "in_stock_rate": ("{:.2%}", "{:+.2%}"),
-    "holding_cost": ("{:,.1f}", "{:+,.1f}"),
-    "total_cost": ("{:,.1f}", "{:+,.1f}"),
+    "holding_cost": ("{:,.2f}", "{:+,.2f}"),
+    "total_cost": ("{:,.2f}", "{:+,.2f}"),
 }
 
 
@@ -26,7 +35,8 @@ def field_test_table(result: FieldTestResult) -> list[dict]:
         result: a :class:`FieldTestResult`.
 
     Returns:
-        A list of dicts with keys ``metric``, ``control_pre``, ``control_post``,
+        A list of dicts with keys ``metric``, ``unit`` (:data:`~.trial.UNITS`: costs per
+        row-day, turnover as a ratio of sums per cell), ``control_pre``, ``control_post``,
         ``treated_pre``, ``treated_post``, ``did_effect``, ``did_se``, ``did_p``,
         ``pretrend_slope``, ``pretrend_p``, ``matched_att``, ``matched_se``,
         ``matched_p``, ``num_treated``, ``num_control``.
@@ -36,6 +46,7 @@ def field_test_table(result: FieldTestResult) -> list[dict]:
         rows.append(
             {
                 "metric": name,
+                "unit": m.unit,
                 "control_pre": m.control_pre,
                 "control_post": m.control_post,
                 "treated_pre": m.treated_pre,
@@ -68,21 +79,22 @@ def field_test_markdown(table: FieldTestResult | Sequence[dict]) -> str:
         table: a :class:`FieldTestResult` or the rows of :func:`field_test_table`.
 
     Returns:
-        The Markdown text (effects as ``effect ± SE``; in-stock rates in percent, their
-        effects in percentage points).
+        The Markdown text (a unit column; effects as ``effect ± SE``; costs per row-day;
+        in-stock rates in percent, their effects in percentage points).
     """
     rows = field_test_table(table) if isinstance(table, FieldTestResult) else list(table)
     head = (
-        "| metric | control pre | control post | treated pre | treated post | "
+        "| metric | unit | control pre | control post | treated pre | treated post | "
         "DiD effect ± SE | p | pre-trend p | matched ATT ± SE |"
     )
-    sep = "|---|" + "---:|" * 8
+    sep = "|---|---|" + "---:|" * 8
     body = []
     for r in rows:
         level, effect = _FORMATS.get(r["metric"], ("{:.4g}", "{:+.4g}"))
         se = effect.replace("+", "")
         body.append(
-            f"| {r['metric']} | {level.format(r['control_pre'])} | "
+            f"| {r['metric']} | {_SHORT_UNITS.get(r['metric'], r.get('unit', ''))} | "
+            f"{level.format(r['control_pre'])} | "
             f"{level.format(r['control_post'])} | {level.format(r['treated_pre'])} | "
             f"{level.format(r['treated_post'])} | "
             f"{effect.format(r['did_effect'])} ± {se.format(r['did_se'])} | "

@@ -96,6 +96,26 @@ def _nearest(sorted_scores: np.ndarray, query: np.ndarray) -> np.ndarray:
     return np.where(use_left, left, right)
 
 
+def _propensity_matches(x: np.ndarray, t: np.ndarray, caliper: float, ridge: float,
+                        newton_steps: int):
+    """``(score [n], order, nn, ok, cal)``: the logit propensity of each row, the sort
+    order of the controls' scores, each treated row's nearest control (an index into the
+    sorted controls), whether it is within the caliper, and the caliper in logit units;
+    raises ValueError when no treated row is matched."""
+    sd = x.std(axis=0)
+    z = np.where(sd > 0, (x - x.mean(axis=0)) / np.where(sd > 0, sd, 1.0), 0.0)
+    score = _logistic_fit(z, t.astype(np.float64), ridge, newton_steps)
+    cal = float(caliper) * float(score.std()) if np.isfinite(caliper) else np.inf
+    s_t, s_c = score[t], score[~t]
+    order = np.argsort(s_c, kind="stable")
+    nn = _nearest(s_c[order], s_t)
+    ok = np.abs(s_t - s_c[order][nn]) <= cal
+    if not np.any(ok):
+        raise ValueError(f"caliper={caliper!r} leaves no treated row matched; expected a "
+                         "larger caliper")
+    return score, order, nn, ok, cal
+
+
 def _smd(xt: np.ndarray, xc: np.ndarray, wc: np.ndarray, denom: np.ndarray) -> np.ndarray:
     diff = xt.mean(axis=0) - (wc[:, None] * xc).sum(axis=0) / wc.sum()
     return np.where(denom > 0, diff / np.where(denom > 0, denom, 1.0), 0.0)
@@ -232,24 +252,13 @@ def propensity_matched_effect(
     change, usable, tr, co = _usable_changes(pre, post, treated)
 
     x = cov[usable]
-    sd = x.std(axis=0)
-    z = np.where(sd > 0, (x - x.mean(axis=0)) / np.where(sd > 0, sd, 1.0), 0.0)
     t_use = treated[usable]
-    score = _logistic_fit(z, t_use.astype(np.float64), ridge, newton_steps)
-    score_sd = float(score.std())
-    cal = float(caliper) * score_sd if np.isfinite(caliper) else np.inf
+    score, order, nn, ok, cal = _propensity_matches(x, t_use, caliper, ridge, newton_steps)
+    m = int(np.sum(ok))
 
     ch = change[usable]
-    s_t, s_c = score[t_use], score[~t_use]
-    ch_t, ch_c = ch[t_use], ch[~t_use]
-    order = np.argsort(s_c, kind="stable")
-    sc_sorted, chc_sorted = s_c[order], ch_c[order]
-    nn = _nearest(sc_sorted, s_t)
-    ok = np.abs(s_t - sc_sorted[nn]) <= cal
-    m = int(np.sum(ok))
-    if m == 0:
-        raise ValueError(f"caliper={caliper!r} leaves no treated row matched; expected a "
-                         "larger caliper")
+    sc_sorted = score[~t_use][order]
+    ch_t, chc_sorted = ch[t_use], ch[~t_use][order]
     diffs = ch_t[ok] - chc_sorted[nn[ok]]
     att = float(diffs.mean())
     uses = np.bincount(nn[ok], minlength=sc_sorted.size).astype(np.float64)
@@ -271,7 +280,7 @@ def propensity_matched_effect(
         p_value=p,
         ci_low=att - q * se,
         ci_high=att + q * se,
-        naive=float(ch_t.mean() - ch_c.mean()),
+        naive=float(ch_t.mean() - chc_sorted.mean()),
         num_treated=int(np.sum(tr)),
         num_matched=m,
         num_unmatched=int(np.sum(tr)) - m,

@@ -17,8 +17,10 @@ from flax import struct
 
 from orpr_jax.data.dataset import InventoryData, env_from_data
 from orpr_jax.evaluation.field_test._arrays import _row_mean
+from orpr_jax.evaluation.field_test._checks import _check_design, _check_held_out
 from orpr_jax.evaluation.field_test.did import DiDResult, did_estimate
 from orpr_jax.evaluation.field_test.matching import MatchedResult, propensity_matched_effect
+from orpr_jax.evaluation.field_test.ratio import matched_ratio_effect, ratio_did_estimate
 from orpr_jax.sim.env import InventoryEnv
 from orpr_jax.sim.rollout import Policy, rollout
 from orpr_jax.sim.types import DayOutcome, Observation, SimParams
@@ -26,6 +28,7 @@ from orpr_jax.sim.types import DayOutcome, Observation, SimParams
 __all__ = [
     "COVARIATES",
     "METRICS",
+    "UNITS",
     "FieldTestResult",
     "MetricResult",
     "Mixed",
@@ -35,6 +38,15 @@ __all__ = [
 
 #: Field metrics of the per-row, per-period panels, in report order.
 METRICS = ("turnover_days", "in_stock_rate", "holding_cost", "total_cost")
+
+#: The unit of each metric's levels and effects (costs are per row-day: a period's sum
+#: divided by its days, so a weekly panel's cell is the week's mean daily cost).
+UNITS = {
+    "turnover_days": "days (sum of on-hand / sum of sales per treatment x period cell)",
+    "in_stock_rate": "share of row-days in stock",
+    "holding_cost": "cost per row-day",
+    "total_cost": "cost per row-day",
+}
 
 #: Row-level pre-period covariates used for the propensity score in :func:`run_field_test`.
 COVARIATES = (
@@ -80,7 +92,8 @@ def field_panels(
     """Per-row, per-period panels of the field metrics from a ``[T, R]`` trajectory.
 
     Period p covers days ``first_day + p * period_days`` to ``first_day + (p + 1) *
-    period_days - 1`` of ``outcomes``.
+    period_days - 1`` of ``outcomes``. Costs are per row-day (:data:`UNITS`), whatever
+    ``period_days`` is.
 
     Args:
         outcomes: :class:`~orpr_jax.sim.types.DayOutcome` with ``[T, R]`` leaves.
@@ -89,10 +102,12 @@ def field_panels(
         period_days: days per period.
 
     Returns:
-        ``{metric: [R, P] float64}`` for :data:`METRICS`: ``turnover_days`` (sum of
-        end-of-day stock / sum of sales; NaN for a period without sales),
-        ``in_stock_rate`` (share of days in stock), ``holding_cost`` and ``total_cost``
-        (sums over the period).
+        ``{name: [R, P] float64}``: for :data:`METRICS`, ``turnover_days`` (the row's
+        sum of end-of-day stock / sum of sales, NaN for a period without sales; shown,
+        not estimated on: the estimators use the sums), ``in_stock_rate`` (share of
+        days in stock), ``holding_cost`` and ``total_cost`` (the period's sum / its
+        days: per row-day); and ``on_hand`` and ``sales``, the period's sums of
+        end-of-day stock and of units sold (turnover's numerator and denominator).
     """
     last = first_day + num_periods * period_days
 
@@ -106,8 +121,10 @@ def field_panels(
     return {
         "turnover_days": turnover,
         "in_stock_rate": sums(outcomes.in_stock) / period_days,
-        "holding_cost": sums(outcomes.holding_cost),
-        "total_cost": sums(outcomes.cost),
+        "holding_cost": sums(outcomes.holding_cost) / period_days,
+        "total_cost": sums(outcomes.cost) / period_days,
+        "on_hand": on_hand,
+        "sales": sales,
     }
 
 
@@ -117,14 +134,18 @@ class MetricResult:
 
     Attributes:
         name: the metric (one of :data:`METRICS`).
+        unit: the unit of its levels and effects (:data:`UNITS`).
         did: the difference-in-differences estimate.
-        matched: the propensity-matched ATT on the pre-to-post change of the row means.
-        treated_pre, treated_post, control_pre, control_post: means of the observed
-            panel cells of each group and phase.
+        matched: the propensity-matched ATT on the pre-to-post change of the row means
+            (for ``turnover_days``: of the matched cells' ratios of sums).
+        treated_pre, treated_post, control_pre, control_post: each group and phase's
+            mean of the panel cells (for ``turnover_days``: sum of on-hand / sum of sales
+            over the cell's rows and periods).
         panel: ``[R, P]`` the metric per row and period (NaN = undefined cell).
     """
 
     name: str
+    unit: str
     did: DiDResult
     matched: MatchedResult
     treated_pre: float
@@ -168,11 +189,6 @@ class FieldTestResult:
     switch_day: int
 
 
-def _check_int(name: str, value: Any, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-        raise ValueError(f"{name}={value!r} is not allowed; expected an integer >= {low}")
-
-
 def _pre_covariates(outcomes: DayOutcome, data: InventoryData, lo: int, hi: int) -> np.ndarray:
     """``[R, F]`` row covariates (:data:`COVARIATES`) over days ``lo..hi-1``."""
 
@@ -192,53 +208,6 @@ def _pre_covariates(outcomes: DayOutcome, data: InventoryData, lo: int, hi: int)
         ],
         axis=1,
     )
-
-
-def _check_design(data: InventoryData, *, treatment, treated_fraction, pre_days, post_days,
-                  start, period_days, warmup_days, seed, rule_noise, caliper, cluster) -> int:
-    """Checks the design of :func:`run_field_test` against ``data``; returns the number of
-    treated rows. Raises ValueError as documented there."""
-    if treatment not in ("random", "rule"):
-        raise ValueError(f"treatment={treatment!r} is not allowed; use 'random' or 'rule'")
-    if isinstance(treated_fraction, bool) or not (
-        isinstance(treated_fraction, float | int) and 0.0 < treated_fraction < 1.0
-    ):
-        raise ValueError(f"treated_fraction={treated_fraction!r} is not allowed; expected a "
-                         "number in (0, 1)")
-    _check_int("period_days", period_days, 1)
-    _check_int("warmup_days", warmup_days, 0)
-    _check_int("start", start, 0)
-    _check_int("seed", seed, 0)
-    _check_int("pre_days", pre_days, 2 * period_days)
-    if pre_days % period_days:
-        raise ValueError(f"pre_days={pre_days!r} is not allowed; expected a multiple of "
-                         f"period_days={period_days}")
-    _check_int("post_days", post_days, period_days)
-    if post_days % period_days:
-        raise ValueError(f"post_days={post_days!r} is not allowed; expected a multiple of "
-                         f"period_days={period_days}")
-    if not (np.isfinite(rule_noise) and rule_noise >= 0):
-        raise ValueError(f"rule_noise={rule_noise!r} is not allowed; expected a finite "
-                         "number >= 0")
-    if not (caliper > 0):
-        raise ValueError(f"caliper={caliper!r} is not allowed; expected a number > 0")
-    if cluster not in ("row", "none"):
-        raise ValueError(f"cluster={cluster!r} is not allowed; use 'row' or 'none'")
-    num_rows = data.num_rows
-    num_treated = int(round(treated_fraction * num_rows))
-    if not 1 <= num_treated <= num_rows - 1:
-        raise ValueError(
-            f"treated_fraction={treated_fraction!r} is not allowed for {num_rows} rows: it "
-            f"treats {num_treated}; expected between 1 and {num_rows - 1} treated rows"
-        )
-    total_days = warmup_days + pre_days + post_days
-    if start + total_days > data.num_days:
-        raise ValueError(
-            f"start={start} is not allowed: the field test needs warmup_days + pre_days + "
-            f"post_days = {total_days} days and the panel has {data.num_days}; expected "
-            f"start <= {data.num_days - total_days}"
-        )
-    return num_treated
 
 
 def _new_policy(policy_factory, env: InventoryEnv, params: SimParams):
@@ -303,12 +272,19 @@ def _analyse(panels: dict[str, np.ndarray], treated: np.ndarray, post: np.ndarra
     results = {}
     for name in METRICS:
         panel = panels[name]
-        did = did_estimate(panel, treated, post, cluster=cluster)
-        matched = propensity_matched_effect(
-            panel[:, ~post], _row_mean(panel[:, post]), covariates, treated, caliper=caliper
-        )
+        if name == "turnover_days":  # ratio of sums: rows without sales still count
+            parts = panels["on_hand"], panels["sales"]
+            did = ratio_did_estimate(*parts, treated, post, cluster=cluster)
+            matched = matched_ratio_effect(*parts, covariates, treated, post,
+                                           caliper=caliper)
+        else:
+            did = did_estimate(panel, treated, post, cluster=cluster)
+            matched = propensity_matched_effect(
+                panel[:, ~post], _row_mean(panel[:, post]), covariates, treated,
+                caliper=caliper)
         results[name] = MetricResult(
             name=name,
+            unit=UNITS[name],
             did=did,
             matched=matched,
             treated_pre=did.treated_pre,
@@ -326,6 +302,7 @@ def run_field_test(
     incumbent: Policy,
     key: jax.Array,
     *,
+    train_row_ids,
     treatment: str = "random",
     treated_fraction: float = 0.5,
     pre_days: int = 56,
@@ -348,7 +325,10 @@ def run_field_test(
     are cut into periods of ``period_days`` days (:func:`field_panels`) and each metric's
     ``[R, P]`` panel goes through :func:`did_estimate` and
     :func:`propensity_matched_effect` (pre-period covariates :data:`COVARIATES`; outcome
-    the row's post-period mean minus its pre-period mean).
+    the row's post-period mean minus its pre-period mean). Turnover days is a ratio of
+    sums per treatment x phase cell instead (:func:`~.ratio.ratio_did_estimate`,
+    :func:`~.ratio.matched_ratio_effect`), so a row the new policy starves of stock (no
+    sales after the switch) still counts. Units: :data:`UNITS` (costs per row-day).
 
     Assignment (``round(treated_fraction * R)`` rows, seeded by ``seed``):
 
@@ -362,8 +342,11 @@ def run_field_test(
       assignment (nobody has switched yet), so it is read from a first run with no row
       treated, whose program and random numbers the real run reuses.
 
+    Only held-out rows may be field-tested: a policy measured on rows it was trained on
+    looks better than it is, so ``data`` must hold none of ``train_row_ids``.
+
     Args:
-        data: the data set (:class:`~orpr_jax.data.dataset.InventoryData`).
+        data: the held-out rows' data set (:class:`~orpr_jax.data.dataset.InventoryData`).
         policy_factory: ``policy_factory(env, params) -> policy``, building the new policy
             for the field-test env (e.g. ``lambda env, params: base_stock(20.0)``); a
             policy pytree (a dataclass instance such as ``BaseStock`` or
@@ -371,6 +354,9 @@ def run_field_test(
         incumbent: the incumbent policy pytree, ``incumbent(obs, key) -> [R]``.
         key: PRNG key of the simulation (demand is replayed; lead times and stochastic
             policies draw from it).
+        train_row_ids: (required) the row ids the new policy, the incumbent or anything
+            they were built from were trained or tuned on; none may be a row of ``data``
+            (an empty collection states that nothing was trained on these data).
         treatment: ``"random"`` or ``"rule"``.
         treated_fraction: share of treated rows, in (0, 1).
         pre_days: days before the switch analysed (a multiple of ``period_days``, at least
@@ -391,12 +377,14 @@ def run_field_test(
         A :class:`FieldTestResult`.
 
     Raises:
-        ValueError: if ``treatment``, ``treated_fraction`` (or the treated count it
+        ValueError: if ``data`` holds a row of ``train_row_ids`` (or that is not a
+            collection of ids), ``treatment``, ``treated_fraction`` (or the treated count it
             implies), ``period_days``, ``pre_days``, ``post_days``, ``warmup_days``,
             ``start``, ``rule_noise``, ``caliper`` or ``cluster`` is out of range, the
             window does not fit the data panel, or ``policy_factory`` returns something
             that is not callable.
     """
+    _check_held_out(data, train_row_ids)
     num_treated = _check_design(
         data, treatment=treatment, treated_fraction=treated_fraction, pre_days=pre_days,
         post_days=post_days, start=start, period_days=period_days,
@@ -421,19 +409,10 @@ def run_field_test(
     post = np.arange(n_pre + n_post) >= n_pre
     results = _analyse(panels, treated, post, covariates, cluster, caliper)
     return FieldTestResult(
-        metrics=results,
-        treated=treated,
-        post=post,
-        covariates=covariates,
-        covariate_names=COVARIATES,
-        row_ids=data.rows["row_id"].to_numpy(),
-        treatment=treatment,
-        treated_fraction=num_treated / num_rows,
-        start=start,
-        warmup_days=warmup_days,
-        pre_days=pre_days,
-        post_days=post_days,
-        period_days=period_days,
-        switch_day=switch_day,
+        metrics=results, treated=treated, post=post, covariates=covariates,
+        covariate_names=COVARIATES, row_ids=data.rows["row_id"].to_numpy(),
+        treatment=treatment, treated_fraction=num_treated / num_rows, start=start,
+        warmup_days=warmup_days, pre_days=pre_days, post_days=post_days,
+        period_days=period_days, switch_day=switch_day,
     )
 

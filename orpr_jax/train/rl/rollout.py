@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from orpr_jax.policies.forecast import censored_forecast
 from orpr_jax.sim.types import Observation
 from orpr_jax.train.rl.config import HParams, RLConfig
 from orpr_jax.train.rl.setup import Setup
@@ -36,7 +37,7 @@ class Transition:
 
 def _day_reward(out, obs: Observation, task: Task, lagrange, hp: HParams, cfg: RLConfig):
     """Per-row reward of one day and the day's service indicator."""
-    level = jnp.maximum(obs.sales_history.mean(axis=1), _LEVEL_EPS)
+    level = jnp.maximum(censored_forecast(obs, obs.sales_history.shape[1]), _LEVEL_EPS)
     excess_days = jax.nn.relu(out.on_hand_end / level - hp.target_turnover)
     if cfg.service_metric == "in_stock":
         served = out.in_stock

@@ -5,12 +5,14 @@
 The rows are split once (as in :mod:`orpr_jax.pipeline.stages`): the foundation model is
 pretrained on the OR labels of the training rows over the training period, then aligned in
 the simulator on the same rows and period. Every policy is evaluated on the held-out rows
-over the test period: the incumbent rule (one safety-days value tuned on the training
-period), base-stock (levels tuned per row on the training period), the OR policy
+over the test period: the baselines a planner would field (the incumbent rule with one
+safety-days value, and per row: inventory days, base-stock at a fixed level, base-stock
+following the forecast and (s, S); all tuned on the training period), the OR policy
 (hindsight labels of those rows and days: the teacher, not deployable), the pretrained
 model, ORPR (pretrained + PPO with the KL anchor, per-category in-stock constraints and
 promotion expert guidance), PPO from scratch, RLOO and pathwise gradients (both from the
-pretrained model).
+pretrained model). Every learned policy decodes its distribution by the same rule (see
+``AlignSettings.play_mode``), chosen per policy on the training rows and period.
 """
 
 from __future__ import annotations
@@ -27,15 +29,15 @@ from orpr_jax.data.dataset import InventoryData, env_from_data
 from orpr_jax.evaluation.baselines import (
     HeuristicResult,
     evaluated,
-    tune_base_stock,
+    fielded_baselines,
     tune_incumbent,
 )
 from orpr_jax.labels.labeller import LabelConfig, label_decisions
-from orpr_jax.pipeline.config import ALGORITHMS, PLAY_MODES, AlignSettings
+from orpr_jax.pipeline.config import ALGORITHMS, DECODINGS, PLAY_MODES, AlignSettings
 from orpr_jax.pipeline.stages import pretrain_stage
-from orpr_jax.policies import BaseStock, label_policy
+from orpr_jax.policies import label_policy
 from orpr_jax.policies.foundation import FoundationModel
-from orpr_jax.sim.rollout import evaluate
+from orpr_jax.sim.rollout import evaluate, rollout
 from orpr_jax.train.agents import make_foundation_agent
 from orpr_jax.train.loop import fit
 from orpr_jax.train.pretrain import PretrainConfig
@@ -66,8 +68,11 @@ class AlignReport:
         held_out_rows: rows evaluated.
         service_target: the in-stock target of the Lagrange constraints.
         seconds: wall time of the whole comparison.
-        play_modes: per algorithm, the mode its trained policy plays and the training-period
-            total cost of each candidate mode (see ``AlignSettings.play_mode``).
+        play_modes: per learned policy (``"pretrained"`` and each algorithm), the decoding
+            it plays, the training-period total cost of each candidate decoding (see
+            ``AlignSettings.play_mode``) and the chosen decoding's in-stock rate per
+            category on the training rows beside its target.
+        service_targets: the per-category in-stock targets and their source.
     """
 
     results: list[HeuristicResult]
@@ -79,6 +84,7 @@ class AlignReport:
     service_target: float
     seconds: float
     play_modes: dict[str, dict] = dataclasses.field(default_factory=dict)
+    service_targets: dict = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -98,6 +104,7 @@ class Aligned:
         held_out: the held-out rows' data set.
         held_train: ``(env, params)`` of the held-out rows over the training period (the
             baselines are tuned there).
+        service_targets: the per-category in-stock targets and their source.
     """
 
     stage: object
@@ -111,13 +118,16 @@ class Aligned:
     service_target: float
     held_out: InventoryData
     held_train: tuple
+    service_targets: dict = dataclasses.field(default_factory=dict)
 
 
 def alignment_task(d_seen: InventoryData, p_tr, values, train: tuple[int, int],
-                   safety_days_expert: float) -> Task:
-    """The alignment objective's per-row data: in-stock constraints per category and the
-    promotion expert (uplift-adjusted lead time + review + ``safety_days_expert`` days;
-    the uplift from the row table, or estimated on ``train`` when the data lacks it)."""
+                   safety_days_expert: float, service_target=None) -> Task:
+    """The alignment objective's per-row data: in-stock constraints per category (with
+    ``service_target`` ``[G]`` per category, or the pooled ``HParams.service_target``) and
+    the promotion expert (uplift-adjusted lead time + review + ``safety_days_expert``
+    days; the uplift from the row table, or estimated on ``train`` when the data lacks
+    it)."""
     categories = np.asarray(p_tr.category, np.int64)
     lead = np.asarray(d_seen.rows["lead_time_mean"], np.float64)
     review = np.asarray(d_seen.rows["review_period"], np.float64)
@@ -128,24 +138,51 @@ def alignment_task(d_seen: InventoryData, p_tr, values, train: tuple[int, int],
         uplift = estimate_uplift(d_seen.demand[period], d_seen.promo[period], group=categories)
     expert = promotion_expert_bins(p_tr, values, lead + review + safety_days_expert,
                                    uplift=uplift)
-    return make_task(p_tr, len(categories), group=categories, expert_bins=expert)
+    return make_task(p_tr, len(categories), group=categories, expert_bins=expert,
+                     service_target=service_target)
+
+
+def group_in_stock(env, params, policy, key, num_days: int, warmup_days: int, group,
+                   num_groups: int) -> np.ndarray:
+    """``[G]`` in-stock rate of ``policy`` per group (row-days after the warm-up)."""
+    _, outcomes, _ = rollout(env, params, policy, key, num_days)
+    per_row = np.asarray(outcomes.in_stock)[warmup_days:].mean(axis=0)
+    group = np.asarray(group)
+    counts = np.bincount(group, minlength=num_groups)
+    sums = np.bincount(group, weights=per_row, minlength=num_groups)
+    return np.where(counts > 0, sums / np.maximum(counts, 1), 1.0)
 
 
 def choose_play_mode(agent, env, params, key, num_days: int, warmup_days: int,
-                     mode: str = "auto"):
-    """``(agent playing the chosen mode, {"mode", "train_cost": {mode: cost}})``.
+                     mode: str = "auto", *, group=None, targets=None):
+    """``(agent playing the chosen decoding, record)``.
 
-    ``"auto"`` simulates the greedy and the expected-action policy on ``env`` / ``params``
-    (the training rows and period) and keeps the cheaper one; a fixed mode is kept as is.
+    ``"auto"`` simulates every decoding of :data:`~orpr_jax.pipeline.config.DECODINGS` on
+    ``env`` / ``params`` (the training rows and period) and keeps the cheapest; a fixed
+    mode is kept as is. With ``group`` (``[R]``) and ``targets`` (``[G]``) the record also
+    holds the chosen decoding's in-stock rate per group on those rows and days, beside
+    the targets the alignment held it to: the service of the policy that is deployed,
+    not of the sampled training policy.
+
+    Returns:
+        ``(agent, {"mode", "train_cost": {mode: cost}, ["in_stock_by_group", "targets"]})``.
     """
     if mode not in PLAY_MODES:
         raise ValueError(f"play_mode={mode!r} is not allowed; use one of {list(PLAY_MODES)}")
-    if mode != "auto":
-        return agent.playing(mode), {"mode": mode, "train_cost": {}}
-    costs = {m: float(evaluate(env, params, agent.playing(m), key, num_days,
-                               warmup_days)["total_cost"]) for m in ("greedy", "expected")}
-    best = min(costs, key=costs.get)
-    return agent.playing(best), {"mode": best, "train_cost": costs}
+    costs = {}
+    if mode == "auto":
+        costs = {m: float(evaluate(env, params, agent.playing(m), key, num_days,
+                                   warmup_days)["total_cost"]) for m in DECODINGS}
+        mode = min(costs, key=costs.get)
+    chosen = agent.playing(mode)
+    record = {"mode": mode, "train_cost": costs}
+    if group is not None and targets is not None:
+        targets = np.asarray(targets, np.float64)
+        rates = group_in_stock(env, params, chosen, key, num_days, warmup_days, group,
+                               targets.shape[0])
+        record.update(in_stock_by_group=[float(x) for x in rates],
+                      targets=[float(x) for x in targets])
+    return chosen, record
 
 
 def _hparams(s: AlignSettings, scratch: bool, service_target: float) -> HParams:
@@ -236,15 +273,25 @@ def align_stage(
     incumbent = tune_incumbent(env_ht, p_ht, train, tune_key, warmup_days, lc.window)
     inc_train = evaluate(env_tr, p_tr, incumbent, tune_key, train[1], warmup_days)
     service_target = float(min(float(inc_train["in_stock_rate"]) + s.service_margin, 1.0))
+    # Each category is held to its own target: the incumbent's in-stock rate on that
+    # category's training rows over the training period, plus the margin.
+    group = np.asarray(p_tr.category, np.int64)
+    num_groups = int(group.max()) + 1
+    inc_rates = group_in_stock(env_tr, p_tr, incumbent, tune_key, train[1], warmup_days,
+                               group, num_groups)
+    targets = np.minimum(inc_rates + s.service_margin, 1.0)
 
-    task = alignment_task(d_seen, p_tr, values, train, s.safety_days_expert)
-    num_groups = int(np.max(np.asarray(task.group))) + 1
+    task = alignment_task(d_seen, p_tr, values, train, s.safety_days_expert, targets)
     pretrained = make_foundation_agent(stage.result.model, values, alpha=lc.alpha,
                                        window=lc.window)
-    trained, seconds, histories, play_modes = {}, {}, {}, {}
+    trained, seconds, histories = {}, {}, {}
+    pretrained, chosen = choose_play_mode(pretrained, env_tr, p_tr, tune_key, train[1],
+                                          warmup_days, s.play_mode, group=group,
+                                          targets=targets)
+    play_modes = {"pretrained": chosen}
     for i, name in enumerate(algorithms):
         algorithm, from_pretrained = ALGORITHMS[name]
-        agent = pretrained
+        agent = pretrained.playing("greedy")
         if not from_pretrained:
             fresh = FoundationModel(stage.model_config, rngs=nnx.Rngs(i + 1))
             agent = make_foundation_agent(fresh, values, alpha=lc.alpha, window=lc.window)
@@ -259,16 +306,23 @@ def align_stage(
                   chunk=max(1, s.num_updates // 10), resume=resume,
                   data_hash=stage.labels.meta.get("input_hash", ""), progress=progress)
         histories[name] = out.history
-        agent = out.agent
-        if algorithm != "pathwise":
-            agent, play_modes[name] = choose_play_mode(agent, env_tr, p_tr, tune_key,
-                                                       train[1], warmup_days, s.play_mode)
+        agent, play_modes[name] = choose_play_mode(out.agent, env_tr, p_tr, tune_key,
+                                                   train[1], warmup_days, s.play_mode,
+                                                   group=group, targets=targets)
         trained[POLICY_NAMES[name]] = agent
         seconds[POLICY_NAMES[name]] = time.perf_counter() - t0
     return Aligned(stage=stage, incumbent=incumbent, pretrained=pretrained, trained=trained,
                    train_seconds=seconds, histories=histories, play_modes=play_modes,
                    train_rows=int(seen.size), service_target=service_target,
-                   held_out=d_held, held_train=(env_ht, p_ht))
+                   held_out=d_held, held_train=(env_ht, p_ht),
+                   service_targets=_targets_record(targets, inc_rates, s.service_margin))
+
+
+def _targets_record(targets, inc_rates, margin: float) -> dict:
+    return {"by_category_index": [float(x) for x in targets],
+            "incumbent_in_stock": [float(x) for x in inc_rates],
+            "source": f"per category: the incumbent rule's in-stock rate on the category's "
+                      f"alignment rows over the training period + {margin:g}, capped at 1"}
 
 
 def evaluate_stage(
@@ -280,9 +334,11 @@ def evaluate_stage(
     preset: str = "small",
     warmup_days: int = 28,
 ) -> tuple[list[HeuristicResult], dict[str, object]]:
-    """Every policy on the held-out rows over ``test``: the incumbent, base-stock tuned per
-    row on ``train``, the OR policy (hindsight labels of the test rows and days: a bound),
-    the pretrained model and each aligned agent.
+    """Every policy on the held-out rows over ``test``: the fielded baselines (the
+    incumbent and the per-row baselines tuned on ``train``; see
+    :func:`~orpr_jax.evaluation.baselines.fielded_baselines`), the OR policy (hindsight
+    labels of the test rows and days: a bound), the pretrained model and each aligned
+    agent, each learned one playing its chosen decoding.
 
     Args:
         aligned: what :func:`align_stage` trained (with the same ``key``).
@@ -308,10 +364,11 @@ def evaluate_stage(
                                  seconds))
         policies[name] = policy
 
-    run(f"incumbent rule (L + R + {float(aligned.incumbent.safety_days):g} days)",
-        aligned.incumbent)
-    best_level = tune_base_stock(d_held, env_ht, p_ht, train, tune_key, warmup_days)
-    run("base-stock (tuned per row)", BaseStock(best_level))
+    base_results, base_policies = fielded_baselines(
+        d_held, (env_ht, p_ht), train, (env_te, p_te), test, tune_key, eval_key, warmup_days,
+        lc.window, incumbent=aligned.incumbent)
+    results.extend(base_results)
+    policies.update(base_policies)
     run("OR policy (hindsight labels, the teacher)",
         label_policy(label_decisions(env_te, p_te, label_key, lc), lc.window))
     run(f"pretrained ({preset})", aligned.pretrained)
@@ -355,4 +412,5 @@ def align_and_compare(
                        train_rows=aligned.train_rows,
                        held_out_rows=int(aligned.stage.held.size),
                        service_target=aligned.service_target,
-                       seconds=time.perf_counter() - t_start, play_modes=aligned.play_modes)
+                       seconds=time.perf_counter() - t_start, play_modes=aligned.play_modes,
+                       service_targets=aligned.service_targets)

@@ -20,8 +20,11 @@ ALGORITHMS = {
 }
 
 
+#: The decodings ``"auto"`` chooses from, for every learned policy alike: the argmax bin,
+#: the expected inventory days, and three quantiles of the policy's distribution.
+DECODINGS = ("greedy", "expected", "q0.7", "q0.8", "q0.9")
 #: Allowed ``AlignSettings.play_mode`` values.
-PLAY_MODES = ("auto", "greedy", "expected")
+PLAY_MODES = ("auto", *DECODINGS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,11 +59,12 @@ class AlignSettings:
         clip_value: PPO's value clipping (off here: with value normalisation the critic's
             loss is O(1) already).
         normalize_values: PPO's value normalisation (see ``RLConfig.normalize_values``).
-        play_mode: how PPO / RLOO policies decide after training: ``"greedy"`` (the argmax
-            bin), ``"expected"`` (the expected inventory days of the policy's
-            distribution) or ``"auto"``: whichever of the two costs less on the training
-            rows over the training period (never the held-out rows or days). Pathwise
-            policies always play the expected action they were trained on.
+        play_mode: how every learned policy (the pretrained model and each aligned one)
+            decides: one of :data:`DECODINGS` (``"greedy"`` the argmax bin,
+            ``"expected"`` the expected inventory days, ``"q0.8"`` a quantile of the
+            policy's distribution), or ``"auto"``: for each policy the decoding of
+            :data:`DECODINGS` that costs least on the training rows over the training
+            period (never the held-out rows or days).
     """
 
     num_updates: int = 40
@@ -122,8 +126,8 @@ class RunConfig:
         held_out_fraction: share of rows kept out of training.
         field_test: run the simulated field test.
         treatment: field-test treatment assignment, ``"random"`` or ``"rule"``.
-        play_mode: how trained PPO / RLOO policies decide: ``"greedy"``, ``"expected"``
-            or ``"auto"`` (the cheaper of the two on the training rows and period).
+        play_mode: how every learned policy decides: one of :data:`DECODINGS`, or
+            ``"auto"`` (per policy the cheapest of them on the training rows and period).
     """
 
     preset: str = "cpu"

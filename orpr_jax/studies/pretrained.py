@@ -1,5 +1,10 @@
 """The pretrained foundation model on held-out rows beside the OR policy (hindsight
-labels, the teacher) and per-row tuned base-stock.
+labels, the teacher) and the baselines a planner would field (the incumbent rule and the
+per-row tuned inventory days, base-stock, forecast-following base-stock and (s, S)).
+
+The model plays the decoding (argmax, expected v or a quantile) that costs least on the
+training rows over the training period, the rule the pipeline applies to every learned
+policy; the cost of every candidate decoding on those rows is in the report.
 
 Rows are split once: the foundation model is pretrained on the OR labels of the training
 rows over the first year and evaluated on the held-out rows over the second year.
@@ -14,14 +19,16 @@ import time
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
+import numpy as np
 
 from orpr_jax.data.dataset import InventoryData, env_from_data
-from orpr_jax.evaluation.baselines import HeuristicResult, evaluated, tune_base_stock
+from orpr_jax.evaluation.baselines import HeuristicResult, evaluated, fielded_baselines
 from orpr_jax.labels.labeller import label_decisions
+from orpr_jax.pipeline.align import choose_play_mode
 from orpr_jax.pipeline.stages import pretrain_stage
-from orpr_jax.policies import BaseStock, label_policy
-from orpr_jax.policies.foundation import count_params, make_foundation_policy
+from orpr_jax.policies import label_policy
+from orpr_jax.policies.foundation import count_params
+from orpr_jax.train.agents import make_foundation_agent
 from orpr_jax.train.pretrain import PretrainConfig
 
 
@@ -37,6 +44,7 @@ class PretrainReport:
     best_step: int
     history: list[dict]
     seconds: float
+    decoding: dict = dataclasses.field(default_factory=dict)
 
 
 
@@ -73,30 +81,29 @@ def pretrain_and_compare(
     _, label_key, tune_key, eval_key = jax.random.split(key, 4)
     lc, held, result = stage.label_config, stage.held, stage.result
 
-    # Held-out rows over the second year.
+    # Held-out rows over the second year; baselines tuned on their first year.
     d_held = data.select_rows(held)
     env_te, p_te = env_from_data(d_held, start=test[0], num_days=test[1])
     env_ht, p_ht = env_from_data(d_held, start=train[0], num_days=train[1])
-    out = []
+    out, _ = fielded_baselines(d_held, (env_ht, p_ht), train, (env_te, p_te), test,
+                               tune_key, eval_key, warmup_days, lc.window)
 
     def run(name, policy):
         out.append(evaluated(name, env_te, p_te, policy, eval_key, test[1], warmup_days))
 
-    best_level = tune_base_stock(d_held, env_ht, p_ht, train, tune_key, warmup_days)
-    run("base-stock (tuned per row)", BaseStock(best_level))
     or_labels = label_decisions(env_te, p_te, label_key, lc)
     run("OR policy (hindsight labels, the teacher)", label_policy(or_labels, lc.window))
-    v_values = jnp.asarray(lc.candidates)
-    model = result.model
-    run(f"pretrained foundation model ({preset}, argmax bin)",
-        make_foundation_policy(model, v_values, alpha=lc.alpha, window=lc.window))
-    run(f"pretrained foundation model ({preset}, expected v)",
-        make_foundation_policy(model, v_values, alpha=lc.alpha, window=lc.window,
-                               expected_v=True))
+    agent = make_foundation_agent(result.model, np.asarray(lc.candidates, np.float32),
+                                  alpha=lc.alpha, window=lc.window)
+    # The decoding is chosen on the training rows over the training period.
+    d_seen = data.select_rows(stage.seen)
+    env_tr, p_tr = env_from_data(d_seen, start=train[0], num_days=train[1])
+    agent, decoding = choose_play_mode(agent, env_tr, p_tr, tune_key, train[1], warmup_days)
+    run(f"pretrained foundation model ({preset}, {decoding['mode']})", agent)
     return PretrainReport(
         results=out, train_rows=len(stage.seen), held_out_rows=len(held), samples=stage.samples,
-        params=count_params(model), best_step=result.best_step, history=result.history,
-        seconds=time.perf_counter() - t_start,
+        params=count_params(result.model), best_step=result.best_step, history=result.history,
+        seconds=time.perf_counter() - t_start, decoding=decoding,
     )
 
 
@@ -134,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         "results": {r.name: r.metrics for r in rep.results}, "params": rep.params,
         "samples": rep.samples, "train_rows": rep.train_rows,
         "held_out_rows": rep.held_out_rows, "best_step": rep.best_step,
-        "last_eval": last, "seconds": rep.seconds}, indent=2))
+        "last_eval": last, "seconds": rep.seconds, "decoding": rep.decoding}, indent=2))
     return 0
 
 

@@ -127,7 +127,8 @@ class Agent:
             returns' scale, then cannot pull the pretrained encoder away from the policy.
         mode: what ``agent(obs, key)`` plays (static): ``"greedy"`` the argmax bin,
             ``"sample"`` a sampled bin, ``"expected"`` the expected action (the pathwise
-            policy).
+            policy), ``"q0.8"`` (any level in (0, 1)) the bin where the policy's
+            cumulative probability over the ascending action values first reaches 0.8.
     """
 
     graphdef: nnx.GraphDef = struct.field(pytree_node=False)
@@ -168,10 +169,19 @@ class Agent:
         """Orders of the expected action ``softmax(logits) @ values`` (differentiable)."""
         return self.orders(obs, jax.nn.softmax(logits, axis=-1) @ self.values)
 
+    def quantile_bins(self, logits: jax.Array, level: float) -> jax.Array:
+        """``[R]`` the bin at the ``level`` quantile of the policy's action distribution."""
+        order = jnp.argsort(self.values)
+        cdf = jnp.cumsum(jax.nn.softmax(logits, axis=-1)[:, order], axis=-1)
+        first = jnp.argmax(cdf >= level, axis=-1)
+        return order[first]
+
     def __call__(self, obs: Observation, key: jax.Array) -> jax.Array:
         logits, _ = self.apply(self.params, obs)
         if self.mode == "expected":
             return self.expected_orders(obs, logits)
+        if self.mode.startswith("q"):
+            return self.orders_of_bins(obs, self.quantile_bins(logits, float(self.mode[1:])))
         if self.mode == "sample":
             bins = jax.random.categorical(key, logits, axis=-1)
         else:
@@ -179,11 +189,30 @@ class Agent:
         return self.orders_of_bins(obs, bins)
 
     def playing(self, mode: str) -> Agent:
-        """This agent playing ``mode`` (``"greedy"``, ``"sample"`` or ``"expected"``)."""
-        if mode not in ("greedy", "sample", "expected"):
-            raise ValueError(f"mode={mode!r} is not allowed; use 'greedy', 'sample' or "
-                             "'expected'")
+        """This agent playing ``mode`` (``"greedy"``, ``"sample"``, ``"expected"`` or a
+        quantile ``"q<level>"`` such as ``"q0.8"``)."""
+        check_mode(mode)
         return self.replace(mode=mode)
+
+
+def check_mode(mode: str) -> str:
+    """``mode`` if it is a decoding an :class:`Agent` can play.
+
+    Raises:
+        ValueError: naming the mode and the allowed ones.
+    """
+    if mode in ("greedy", "sample", "expected"):
+        return mode
+    level = None
+    if isinstance(mode, str) and mode.startswith("q"):
+        try:
+            level = float(mode[1:])
+        except ValueError:
+            level = None
+    if level is None or not 0.0 < level < 1.0:
+        raise ValueError(f"mode={mode!r} is not allowed; use 'greedy', 'sample', 'expected' "
+                         "or a quantile 'q<level>' with level in (0, 1), e.g. 'q0.8'")
+    return mode
 
 
 def _split(model: nnx.Module) -> tuple[nnx.GraphDef, nnx.State, nnx.State]:

@@ -1,8 +1,8 @@
 """Host-driven training: jitted chunks of updates with progress, evaluation and checkpoints.
 
 :func:`fit` runs the update of :func:`orpr_jax.train.rl.make_update` in jitted chunks of
-``chunk`` updates (one ``lax.scan`` each), so a long run shows progress, logs metrics to
-``run_dir/metrics.jsonl``, optionally evaluates the greedy policy, checkpoints the whole
+``chunk`` updates (one ``lax.scan`` each), so a long run shows progress, logs every
+update's metrics to ``run_dir/metrics.jsonl``, optionally evaluates the greedy policy, checkpoints the whole
 training state (parameters, optimiser, simulator state, Lagrange multipliers, PRNG key)
 with orbax after every chunk, and resumes from the last checkpoint. A non-finite loss
 stops the run before anything is written for that chunk, so the last checkpoint stays the
@@ -60,7 +60,7 @@ def agent_signature(agent: Agent, env: InventoryEnv, config: RLConfig) -> dict[s
         "rloo_k": config.rloo_k if config.algorithm == "rloo" else None,
         # The critic's output scale (raw or standardised returns) and the Runner layout.
         "normalize_values": config.normalize_values if config.algorithm == "ppo" else None,
-        "runner_format": 2,
+        "runner_format": 3,  # 3: separate actor and critic optimiser states
     }
     return ckpt.model_signature(agent.params, model_config)
 
@@ -154,17 +154,19 @@ def fit(
                         f"{name} is not finite in updates {done + 1}..{done + n}; stopped. "
                         f"The last good checkpoint (update {last}) in {run_dir} is untouched.")
             runner = new_runner
-            done = int(runner.update)
-            entry = {"update": done, **{k: float(v[-1]) for k, v in metrics.items()},
-                     "seconds": time.perf_counter() - t0}
+            first, done = done, int(runner.update)
+            # Every update of the chunk is logged (the scan stacked their metrics).
+            entries = [{"update": first + i + 1, **{k: float(v[i]) for k, v in metrics.items()},
+                        "seconds": time.perf_counter() - t0} for i in range(n)]
+            entry = entries[-1]
             if evaluate_fn is not None:
                 entry.update({f"eval_{k}": float(v) for k, v in
                               evaluate_fn(trained_agent(agent, runner, config)).items()
                               if np.ndim(v) == 0})
-            history.append(entry)
+            history.extend(entries)
             if run_dir is not None:
                 with (run_dir / "metrics.jsonl").open("a") as f:
-                    f.write(json.dumps(entry) + "\n")
+                    f.write("".join(json.dumps(e) + "\n" for e in entries))
                 ckpt.save_checkpoint(run_dir, done, {"runner": runner},
                                      {**expected, "config": dataclasses.asdict(config)})
             bar.update(task_id, completed=done, cost=entry.get("cost_per_row_day", math.nan))

@@ -18,8 +18,15 @@ def test_pretrain_and_compare_on_held_out_rows(tmp_path):
     rep = pretrain_and_compare(data, (28, 42), (70, 70), jax.random.key(0), tmp_path,
                                label_config=lc, pretrain_config=pc, progress=False)
     assert [r.name.split(" (")[0] for r in rep.results] == [
-        "base-stock", "OR policy", "pretrained foundation model",
-        "pretrained foundation model"]
+        "incumbent rule", "inventory days", "base-stock", "base-stock following the forecast",
+        "(s, S)", "OR policy", "pretrained foundation model"]
+    # One decoding, chosen on the training rows and period among the same candidates the
+    # pipeline gives every learned policy.
+    from orpr_jax.pipeline.config import DECODINGS
+    assert set(rep.decoding["train_cost"]) == set(DECODINGS)
+    assert rep.decoding["mode"] == min(rep.decoding["train_cost"],
+                                       key=rep.decoding["train_cost"].get)
+    assert rep.results[-1].name.endswith(f", {rep.decoding['mode']})")
     assert rep.train_rows + rep.held_out_rows == data.num_rows
     for r in rep.results:
         assert np.isfinite(r.metrics["total_cost"]) and 0 < r.metrics["fill_rate"] <= 1

@@ -215,7 +215,7 @@ def test_fit_resume_equals_uninterrupted_run(tmp_path):
                     strict=True):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6)
     lines = (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()
-    assert [json.loads(x)["update"] for x in lines] == [2, 4]
+    assert [json.loads(x)["update"] for x in lines] == [1, 2, 3, 4]  # every update logged
     with pytest.raises(ValueError, match="already holds checkpoints"):
         fit(cfg, env, params, agent, hp, jax.random.key(0), tmp_path / "b", progress=False)
 
@@ -329,6 +329,7 @@ def _host_rollout(parts, runner, hp, steps):
 
 def test_normalized_values_track_the_returns():
     from orpr_jax.train.rl import make_ppo_parts
+    from orpr_jax.train.rl.ppo import critic_days
 
     env, params, agent, cfg = small("ppo", num_updates=2, value_norm_decay=0.0)
     # Rows review every other day (offsets 0 and 1), so the return statistics are masked.
@@ -347,12 +348,15 @@ def test_normalized_values_track_the_returns():
         # GAE reads de-standardised critic outputs (stats (0, 1) before the first update).
         mean, std = runner.value_stats.mean_std()
         last = agent.apply(runner.params, obs)[1]
-        _, ret = smdp_gae(traj.reward, traj.value * std + mean, traj.decide, last * std + mean,
+        # The critic learns on every day the network ran (here every day: some row reviews
+        # each day), not only on each row's review days.
+        valued = critic_days(traj.decide)
+        assert float(valued.min()) == 1.0 and float(traj.decide.mean()) < 1.0
+        _, ret = smdp_gae(traj.reward, traj.value * std + mean, valued, last * std + mean,
                           hp.gamma, hp.gae_lambda)
-        picked = np.asarray(ret)[np.asarray(traj.decide) > 0]
-        assert 0 < picked.size < ret.size
+        picked = np.asarray(ret)[np.asarray(valued) > 0]
         runner, m = learn(runner, state, obs, traj, key, ekey, hp)
-        # decay 0: the statistics are this update's masked return moments.
+        # decay 0: the statistics are this update's return moments over those days.
         np.testing.assert_allclose(float(m["value_mean"]), picked.mean(), rtol=1e-4)
         np.testing.assert_allclose(float(m["value_std"]), picked.std(), rtol=1e-3)
         expected_stats.append(picked.mean())

@@ -94,8 +94,9 @@ def ppo_loss_terms(
 
     ``logits`` and ``ref_logits`` are ``[N, V]``, ``values`` ``[N]``; ``batch`` holds
     ``action``, ``log_prob`` (old), ``value`` (old), ``advantage``, ``return``, ``decide``
-    and ``expert``, all ``[N]``. ``actor_weight`` scales every
-    actor term (0 trains the critic only). Returns ``(loss, terms)``.
+    and ``expert``, all ``[N]``, and optionally ``value_mask`` ``[N]``: the samples the
+    critic learns on (default ``decide``; PPO trains it on every day). ``actor_weight``
+    scales every actor term (0 trains the critic only). Returns ``(loss, terms)``.
     """
     w = batch["decide"].astype(jnp.float32)
     n = jnp.maximum(w.sum(), 1.0)
@@ -117,13 +118,15 @@ def ppo_loss_terms(
     if clip_value:
         v_clip = batch["value"] + jnp.clip(values - batch["value"], -hp.clip_eps, hp.clip_eps)
         v_err = jnp.maximum(v_err, (v_clip - batch["return"]) ** 2)
+    wv = batch.get("value_mask", batch["decide"]).astype(jnp.float32)
+    value_loss = 0.5 * (v_err * wv).sum() / jnp.maximum(wv.sum(), 1.0)
     ent = _entropy(logits)
     kl = categorical_kl(logits, jax.lax.stop_gradient(ref_logits))
     ce = expert_cross_entropy(logits, batch["expert"])
     expert = (ce * w).sum() / jnp.maximum(guided.sum(), 1.0)
     terms = {
         "policy_loss": mean(pg),
-        "value_loss": 0.5 * mean(v_err),
+        "value_loss": value_loss,
         "entropy": mean(ent),
         "kl_ref": mean(kl),
         "expert_ce": expert,

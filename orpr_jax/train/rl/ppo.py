@@ -23,6 +23,8 @@ def sgd(s: Setup, runner: Runner, batch, hp: HParams, key):
     warm = config.algorithm == "ppo" and config.critic_warmup_updates > 0
     actor_weight = ((runner.update >= config.critic_warmup_updates).astype(jnp.float32)
                     if warm else 1.0)
+    # During the warm-up only the critic learns, and only the critic's Adam state moves.
+    freeze_actor = runner.update < config.critic_warmup_updates if warm else None
 
     def loss_fn(params, mbatch):
         logits, values = agent.apply(params, mbatch["obs"])
@@ -34,7 +36,7 @@ def sgd(s: Setup, runner: Runner, batch, hp: HParams, key):
     def minibatch(carry, mbatch):
         params, opt_state = carry
         (_, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, mbatch)
-        updates, opt_state = _tx_update(s.tx, grads, opt_state, params)
+        updates, opt_state = _tx_update(s.tx, grads, opt_state, params, freeze_actor)
         params = optax.apply_updates(params, updates)
         terms["grad_norm"] = optax.tree.norm(grads)
         return (params, opt_state), terms
@@ -58,6 +60,13 @@ def sgd_batch(traj: Transition, advantage, ret) -> dict:
     return {"obs": traj.obs, "action": traj.action, "log_prob": traj.log_prob,
             "value": traj.value, "advantage": advantage, "return": ret,
             "ref_logits": traj.ref_logits, "decide": traj.decide, "expert": traj.expert}
+
+
+def critic_days(decide: jax.Array) -> jax.Array:
+    """``[T, R]`` 1.0 on the days the network ran for every row (some row reviewed; see
+    :func:`~orpr_jax.train.rl.rollout.act`): the days the critic is trained on."""
+    ran = jnp.any(decide > 0, axis=1, keepdims=True)
+    return jnp.broadcast_to(ran, decide.shape).astype(jnp.float32)
 
 
 def flatten(tree):
@@ -91,16 +100,20 @@ def ppo_learn(s: Setup, runner: Runner, state, obs, traj: Transition, key, ekey,
     denorm = (lambda v: v * std + mean) if config.normalize_values else (lambda v: v)  # noqa: E731
     values = denorm(traj.value)
     last_value = denorm(value_of(s, runner.params, obs))
-    adv, ret = smdp_gae(traj.reward, values, traj.decide, last_value, hp.gamma,
-                        hp.gae_lambda)
+    adv, _ = smdp_gae(traj.reward, values, traj.decide, last_value, hp.gamma, hp.gae_lambda)
+    # The critic learns on every day the network ran (not only on each row's review days):
+    # the rollout's last interval bootstraps from V(obs_T), and day T is a review day of
+    # few rows, so V must be right on the other days too.
+    valued = critic_days(traj.decide)
+    _, ret = smdp_gae(traj.reward, values, valued, last_value, hp.gamma, hp.gae_lambda)
     target = ret
     if config.normalize_values:
-        stats = stats.updated(ret, traj.decide, config.value_norm_decay)
+        stats = stats.updated(ret, valued, config.value_norm_decay)
         mean, std = stats.mean_std()
         target = (ret - mean) / std
     # Value clipping bounds the change of the critic's output, so it clips around what
     # the critic output in the rollout (traj.value), in the scale it was output in.
-    batch = sgd_batch(traj, adv, target)
+    batch = {**sgd_batch(traj, adv, target), "value_mask": valued}
     params, opt_state, terms = sgd(s, runner, flatten(batch), hp, ekey)
     lagrange, rates = dual_ascent(s, runner.lagrange, traj.served, hp)
     metrics = {**traj_metrics(traj, runner.lagrange, rates), **terms,

@@ -14,7 +14,7 @@ from orpr_jax.policies.forecast import censored_forecast
 from orpr_jax.sim.types import Observation
 from orpr_jax.train.rl.config import HParams, RLConfig
 from orpr_jax.train.rl.setup import Setup
-from orpr_jax.train.rl.task import _LEVEL_EPS, Task
+from orpr_jax.train.rl.task import _LEVEL_EPS, Task, group_targets
 
 
 @struct.dataclass
@@ -35,18 +35,34 @@ class Transition:
     expert: jax.Array
 
 
+#: Width (units) of the sigmoid whose slope stands in for the in-stock indicator's.
+SERVICE_TEMPERATURE = 1.0
+
+
+def service_surrogate(in_stock: jax.Array, obs: Observation) -> jax.Array:
+    """``[R]`` the in-stock indicator with a gradient: its value is ``in_stock``, its
+    derivative that of ``sigmoid((net - 1/2) / SERVICE_TEMPERATURE)`` in the day's net
+    stock (straight-through). On the exact simulator the indicator is flat, so without
+    this the pathwise loss gets no gradient from its service terms; PPO and RLOO read
+    only the value, which is unchanged."""
+    net = obs.on_hand - obs.backlog
+    soft = jax.nn.sigmoid((net - 0.5) / SERVICE_TEMPERATURE)
+    return in_stock + soft - jax.lax.stop_gradient(soft)
+
+
 def _day_reward(out, obs: Observation, task: Task, lagrange, hp: HParams, cfg: RLConfig):
     """Per-row reward of one day and the day's service indicator."""
     level = jnp.maximum(censored_forecast(obs, obs.sales_history.shape[1]), _LEVEL_EPS)
     excess_days = jax.nn.relu(out.on_hand_end / level - hp.target_turnover)
     if cfg.service_metric == "in_stock":
-        served = out.in_stock
+        served = service_surrogate(out.in_stock, obs)
     else:
         served = jnp.where(out.demand > 0, out.filled / jnp.maximum(out.demand, 1e-6), 1.0)
     lam = lagrange[task.group]
+    target = group_targets(task, hp, lagrange.shape[0])[task.group]
     reward = (-hp.cost_weight * out.cost / task.reward_scale
               - hp.turnover_weight * excess_days / hp.target_turnover
-              + lam * (served - hp.service_target))
+              + lam * (served - target))
     return reward, served
 
 
@@ -119,7 +135,8 @@ def value_of(s: Setup, params, obs: Observation) -> jax.Array:
 def dual_ascent(s: Setup, lagrange, served, hp: HParams):
     """``(new multipliers [G], service rates [G])`` after a rollout's ``served``."""
     rates = _group_rates(served, s.task.group, s.config.num_groups)
-    new = jnp.maximum(lagrange + hp.lagrange_lr * (hp.service_target - rates), 0.0)
+    target = group_targets(s.task, hp, s.config.num_groups)
+    new = jnp.maximum(lagrange + hp.lagrange_lr * (target - rates), 0.0)
     return new, rates
 
 

@@ -70,26 +70,65 @@ class Runner:
     value_stats: ValueStats
 
 
-def make_optimizer(cfg: RLConfig) -> optax.GradientTransformation:
-    """Adam with gradient clipping and an injectable (traced) learning rate."""
+#: Parameter-path names that belong to the critic (the MLP's critic torso, either value head).
+CRITIC_NAMES = ("critic", "value_head")
+
+
+def param_labels(params) -> Any:
+    """``"actor"`` or ``"critic"`` for every leaf of ``params`` (by its path)."""
+    def label(path, _):
+        names = {str(getattr(k, "key", getattr(k, "name", k))) for k in path}
+        return "critic" if names & set(CRITIC_NAMES) else "actor"
+    return jax.tree_util.tree_map_with_path(label, params)
+
+
+def _adam(cfg: RLConfig) -> optax.GradientTransformation:
     return optax.chain(
         optax.clip_by_global_norm(cfg.max_grad_norm),
         optax.inject_hyperparams(optax.adam)(learning_rate=1e-3, eps=1e-5),
     )
 
 
-def _tx_update(tx, grads, opt_state, params):
+def make_optimizer(cfg: RLConfig) -> optax.GradientTransformation:
+    """Adam with an injectable (traced) learning rate, one state per part of the network.
+
+    The actor and the critic each get their own gradient-norm clip and their own Adam
+    moments and step count (``optax.multi_transform`` over :func:`param_labels`): the
+    critic's gradients, orders of magnitude larger early on, no longer eat the actor's
+    clip budget, and a critic warm-up does not advance the actor's bias correction.
+    """
+    return optax.multi_transform({"actor": _adam(cfg), "critic": _adam(cfg)}, param_labels)
+
+
+def _tx_update(tx, grads, opt_state, params, freeze_actor=None):
+    """``(updates, opt_state)``; with ``freeze_actor`` true the actor's optimiser state is
+    kept as it was (its updates are zero then: no gradient reaches it)."""
     # Injected hyperparameters are float32 arrays, so Adam's bias correction raises them to
     # an int32 count: allowed under standard promotion, refused under "strict".
     with jax.numpy_dtype_promotion("standard"):
-        return tx.update(grads, opt_state, params)
+        updates, new_state = tx.update(grads, opt_state, params)
+    if freeze_actor is None:
+        return updates, new_state
+    inner = dict(new_state.inner_states)
+    inner["actor"] = jax.tree.map(lambda new, old: jnp.where(freeze_actor, old, new),
+                                  inner["actor"], opt_state.inner_states["actor"])
+    return updates, new_state._replace(inner_states=inner)
 
 
 def _set_lr(opt_state, lr):
-    clip_state, adam_state = opt_state
-    hyper = dict(adam_state.hyperparams)
-    hyper["learning_rate"] = jnp.asarray(lr, jnp.float32)
-    return (clip_state, adam_state._replace(hyperparams=hyper))
+    def one(masked):
+        clip_state, adam_state = masked.inner_state
+        hyper = dict(adam_state.hyperparams)
+        hyper["learning_rate"] = jnp.asarray(lr, jnp.float32)
+        return masked._replace(inner_state=(clip_state, adam_state._replace(hyperparams=hyper)))
+    inner = {k: one(v) for k, v in opt_state.inner_states.items()}
+    return opt_state._replace(inner_states=inner)
+
+
+def adam_counts(opt_state) -> dict[str, jax.Array]:
+    """The Adam step count of each part (``{"actor": [], "critic": []}``)."""
+    return {k: v.inner_state[1].inner_state[0].count
+            for k, v in opt_state.inner_states.items()}
 
 
 class Setup(NamedTuple):

@@ -22,11 +22,22 @@ class Task:
         group: ``[R]`` int32 service-constraint group in ``[0, num_groups)``.
         expert_bins: ``[T, R]`` int32 expert bin on day ``t mod T``, ``-1`` where there is
             no expert decision (outside promotion windows).
+        service_target: ``[G]`` (or ``[1]``) in-stock target of each constraint group;
+            a negative entry means ``HParams.service_target`` (the one pooled target).
     """
 
     reward_scale: jax.Array
     group: jax.Array
     expert_bins: jax.Array
+    service_target: jax.Array = struct.field(
+        default_factory=lambda: jnp.full((1,), -1.0, jnp.float32))
+
+
+def group_targets(task: Task, hp, num_groups: int) -> jax.Array:
+    """``[G]`` the in-stock target of each group: the task's own where it sets one, else
+    ``hp.service_target``."""
+    own = jnp.broadcast_to(task.service_target, (num_groups,))
+    return jnp.where(own >= 0, own, hp.service_target)
 
 
 def make_task(
@@ -36,11 +47,17 @@ def make_task(
     reward_scale=None,
     group=None,
     expert_bins=None,
+    service_target=None,
 ) -> Task:
-    """A :class:`Task` with defaults: scale = penalty x mean demand, one group, no expert.
+    """A :class:`Task` with defaults: scale = penalty x mean demand, one group, no expert,
+    the pooled ``HParams.service_target`` for every group.
+
+    Args:
+        service_target: ``[G]`` per-group in-stock targets in [0, 1] (default: pooled).
 
     Raises:
-        ValueError: for a non-positive or non-finite scale, or badly shaped arrays.
+        ValueError: for a non-positive or non-finite scale, targets outside [0, 1], or badly
+            shaped arrays.
     """
     if reward_scale is None:
         demand = np.asarray(sim_params.initial_sales_history, np.float64).mean(axis=0)
@@ -59,8 +76,17 @@ def make_task(
     e = np.full((1, num_rows), -1, np.int32) if expert_bins is None else np.asarray(expert_bins)
     if e.ndim != 2 or e.shape[1] != num_rows:
         raise ValueError(f"expert_bins has shape {e.shape}; expected [T, R={num_rows}]")
+    if service_target is None:
+        targets = np.full((1,), -1.0)
+    else:
+        targets = np.asarray(service_target, np.float64).reshape(-1)
+        if targets.shape[0] <= int(g.max(initial=0)) or not np.all(
+                np.isfinite(targets) & (targets >= 0) & (targets <= 1)):
+            raise ValueError(f"service_target={targets.tolist()!r} is not allowed; expected "
+                             f"one target in [0, 1] per group (at least {int(g.max()) + 1})")
     return Task(reward_scale=jnp.asarray(scale, jnp.float32),
-                group=jnp.asarray(g, jnp.int32), expert_bins=jnp.asarray(e, jnp.int32))
+                group=jnp.asarray(g, jnp.int32), expert_bins=jnp.asarray(e, jnp.int32),
+                service_target=jnp.asarray(targets, jnp.float32))
 
 
 def promotion_expert_bins(

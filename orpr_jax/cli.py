@@ -5,22 +5,28 @@ Sub-commands::
     orpr run [--out DIR] [--preset cpu|tiny|paper] [--data PATH] [--set KEY=VALUE ...]
     orpr run --resume DIR                  finish an interrupted run
     orpr data | label | pretrain | align | evaluate [same options]   run up to that stage
+    orpr evaluate --policy PATH --data DIR [--out DIR]   a saved policy on your data
     orpr sweep [--scenario lost_sales] --grid learning_rate=3e-4,1e-3 [--grid ...]
     orpr bench [--quick] [--out DIR]       run the benchmark scripts, one summary table
 
 Configs are :class:`~orpr_jax.pipeline.RunConfig` dataclasses: start from ``--preset``,
 then ``--config FILE`` (a saved ``config.json``), then ``--set key=value`` overrides.
 Bad presets, keys, values or files, and an output folder holding another run, end with a
-message naming the problem and exit code 2; nothing is overwritten.
+message naming the problem and exit code 2; nothing is overwritten. So do a run folder
+that another process is using, and a file that cannot be written (no space, no
+permission): one line naming the path, the reason and what to do; ``--debug`` prints the
+traceback before it.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -86,10 +92,18 @@ def _add_run_options(p: argparse.ArgumentParser, default_out: str) -> None:
     p.add_argument("--data", default=None,
                    help="user data folder: sales.{parquet,csv} + rows.{parquet,csv}")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_debug(p)
+
+
+def _add_debug(p: argparse.ArgumentParser) -> None:
+    # SUPPRESS: a sub-command's default must not overwrite ``orpr --debug CMD``.
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                   help="print the traceback of an error before its one-line message")
 
 
 def _cmd_stage(args, stage: str) -> int:
     from orpr_jax.pipeline import run_pipeline
+    from orpr_jax.pipeline.lock import RunDirInUse
 
     if getattr(args, "resume", None) is not None:
         out, config, resume = Path(args.resume), None, True
@@ -108,6 +122,8 @@ def _cmd_stage(args, stage: str) -> int:
     try:
         results = run_pipeline(config, out, resume=resume, upto=stage,
                                progress=not args.quiet)
+    except RunDirInUse as e:
+        raise _BadInput(str(e)) from e
     except KeyboardInterrupt:
         print(f"\ninterrupted; finish it with: orpr run --resume {out}", file=sys.stderr)
         return 130
@@ -119,6 +135,20 @@ def _cmd_stage(args, stage: str) -> int:
     else:
         print(json.dumps({k: v for k, v in results.items() if k != "histories"}, indent=1,
                          default=str)[:2000])
+    return 0
+
+
+def _cmd_evaluate(args) -> int:
+    """``orpr evaluate --policy PATH --data DIR [--out DIR]``: a saved policy on a data
+    folder against the tuned incumbent and base-stock."""
+    from orpr_jax.pipeline.evaluate_saved import evaluate_saved
+
+    if args.data is None:
+        raise _BadInput("--policy needs --data DIR (a data folder: sales.* and rows.*)")
+    log = (lambda *a, **k: None) if args.quiet else print
+    report = evaluate_saved(args.policy, args.data, args.out, log=log)
+    print(report["table"])
+    print(f"wrote {args.out / 'comparison.md'} [{report['seconds']:.0f} s]")
     return 0
 
 
@@ -219,6 +249,8 @@ def _key_figures(path: Path) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="orpr", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--debug", action="store_true",
+                        help="print the traceback of an error before its one-line message")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="the whole pipeline -> report")
     _add_run_options(run, "runs/orpr")
@@ -234,6 +266,11 @@ def build_parser() -> argparse.ArgumentParser:
         if stage == "data":
             p.add_argument("--export", type=Path, default=None,
                            help="also write the data set in the documented format here")
+        if stage == "evaluate":
+            p.add_argument("--policy", type=Path, default=None,
+                           help="a saved policy folder (orpr_jax.policies.save): evaluate it "
+                                "on --data against the tuned incumbent and base-stock; "
+                                "writes OUT/comparison.md")
     sw = sub.add_parser("sweep", help="vmapped hyperparameter sweep")
     sw.add_argument("--scenario", default="lost_sales")
     sw.add_argument("--algorithm", default="ppo", choices=("ppo", "rloo", "pathwise"))
@@ -247,10 +284,12 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--penalty", type=float, default=9.0)
     sw.add_argument("--seed", type=int, default=0)
     sw.add_argument("--out", type=Path, default=None)
+    _add_debug(sw)
     b = sub.add_parser("bench", help="run the benchmark scripts")
     b.add_argument("--quick", action="store_true")
     b.add_argument("--only", default=None, help="comma-separated benchmark names")
     b.add_argument("--out", type=Path, default=Path("runs/bench"))
+    _add_debug(b)
     return parser
 
 
@@ -263,11 +302,45 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_sweep(args)
         if args.command == "bench":
             return _cmd_bench(args)
+        if args.command == "evaluate" and args.policy is not None:
+            return _cmd_evaluate(args)
         stage = "evaluate" if args.command == "run" else args.command
         return _cmd_stage(args, stage)
-    except (_BadInput, ValueError, FileNotFoundError) as e:
-        print(f"orpr: error: {e}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    except (_BadInput, ValueError) as e:
+        error, message = e, str(e)
+    except OSError as e:  # FileNotFoundError of a missing input has no errno
+        error, message = e, str(e) if e.errno is None else _io_message(e, args)
+    if args.debug:
+        traceback.print_exception(error)
+    print(f"orpr: error: {message}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+#: errno -> what to do about a file that could not be written.
+_IO_ADVICE = {
+    errno.ENOSPC: "free space",
+    errno.EDQUOT: "free space (the disk quota is full)",
+    errno.EFBIG: "free space or raise the file size limit",
+    errno.EACCES: "make the folder writable",
+    errno.EPERM: "make the folder writable",
+    errno.EROFS: "make the disk writable or move the run folder to a writable one",
+}
+
+
+def _io_message(error: OSError, args) -> str:
+    """One line for a failed read or write: the path, the reason and what to do."""
+    folder = getattr(args, "resume", None) or getattr(args, "out", None)
+    path = error.filename if error.filename is not None else folder
+    reason = error.strerror or str(error)
+    advice = _IO_ADVICE.get(error.errno)
+    what = "could not write" if advice else "I/O error on"
+    resumable = args.command not in ("sweep", "bench") and folder is not None
+    if resumable and (Path(folder) / "config.json").is_file():
+        then = f"then orpr {args.command} --resume {folder}"
+    else:
+        then = "then run the command again"
+    name = errno.errorcode.get(error.errno, str(error.errno))
+    return f"{what} {path}: {reason} ({name}); {advice or 'fix the cause'}, {then}"
 
 
 if __name__ == "__main__":

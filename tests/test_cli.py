@@ -56,9 +56,9 @@ def test_tiny_run_end_to_end_with_resume_and_no_overwrite(tmp_path, capsys, monk
 
     seen = []  # the decision mode is chosen on the training rows and period only
 
-    def spy(agent, env, params, key, num_days, warmup_days, mode="auto"):
+    def spy(agent, env, params, key, num_days, warmup_days, mode="auto", **kw):
         seen.append((env.num_rows, num_days))
-        return choose(agent, env, params, key, num_days, warmup_days, mode)
+        return choose(agent, env, params, key, num_days, warmup_days, mode, **kw)
 
     choose = alignment.choose_play_mode
     monkeypatch.setattr(alignment, "choose_play_mode", spy)
@@ -74,10 +74,18 @@ def test_tiny_run_end_to_end_with_resume_and_no_overwrite(tmp_path, capsys, monk
         assert (out / png).stat().st_size > 1000
     results = json.loads((out / "results.json").read_text())
     assert results["field_test"] and results["config"]["preset"] == "tiny"
-    chosen = results["play_modes"][0]["orpr"]  # the cheaper mode on the training rows
-    assert set(chosen["train_cost"]) == {"greedy", "expected"}
-    assert chosen["mode"] == min(chosen["train_cost"], key=chosen["train_cost"].get)
-    assert seen == [(results["train_rows"], results["train_period"][1])]
+    from orpr_jax.pipeline.config import DECODINGS
+
+    # Every learned policy (here the pretrained model and ORPR) decodes by the same rule:
+    # the cheapest of the same candidates on the training rows and period.
+    for name in ("pretrained", "orpr"):
+        chosen = results["play_modes"][0][name]
+        assert set(chosen["train_cost"]) == set(DECODINGS)
+        assert chosen["mode"] == min(chosen["train_cost"], key=chosen["train_cost"].get)
+        assert len(chosen["in_stock_by_group"]) == len(chosen["targets"])
+    assert seen == [(results["train_rows"], results["train_period"][1])] * 2
+    targets = results["service_targets"][0]
+    assert "incumbent" in targets["source"] and targets["by_category_index"]
     assert "orpr plays" in report
     saved = (out / "config.json").read_text()
     # A folder holding a run is never overwritten.

@@ -27,7 +27,10 @@ Example::
 
 from __future__ import annotations
 
+import csv
+import gzip
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -243,24 +246,110 @@ def _read_table(path, table: str, text_columns) -> tuple[pd.DataFrame, str | Non
             "line (CSV) or a table with at least one row (Parquet)"
         )
     if SUFFIXES[suffix] == "csv":
-        try:
-            frame = pd.read_csv(
-                path,
-                dtype={c: str for c in text_columns},
-                keep_default_na=False,
-                na_values=[""],
-                skipinitialspace=True,
-            )
-        except pd.errors.EmptyDataError:
-            raise ValueError(
-                f"{table} file '{path}' is empty; expected a header line and at least one "
-                "data line"
-            ) from None
-        return frame, None
-    parquet = pq.read_table(path)
+        return _read_csv(path, table, text_columns), None
+    try:
+        parquet = pq.read_table(path)
+        frame = parquet.to_pandas()
+    except (pa.ArrowException, ValueError) as e:  # not Parquet, truncated, bad types
+        raise ValueError(
+            f"{table} file '{path}' could not be read as Parquet ({e}); expected a Parquet "
+            "table with the columns of docs/data_format.md"
+        ) from None
     metadata = parquet.schema.metadata or {}
     stored = metadata.get(b"orpr_jax.name")
-    return parquet.to_pandas(), (stored.decode() if stored is not None else None)
+    return frame, (stored.decode(errors="replace") if stored is not None else None)
+
+
+def _first_non_utf8(path: Path) -> tuple[int, bytes]:
+    """``(line, byte)`` of the first byte of a file that is not UTF-8 (pandas' error
+    names only an offset into one of its buffers)."""
+    raw = (gzip.decompress if path.name.lower().endswith(".gz") else bytes)(path.read_bytes())
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return raw.count(b"\n", 0, e.start) + 1, raw[e.start:e.start + 1]
+    return 1, b""  # not reached: pandas found one
+
+
+#: pandas' C parser on a line with more cells than the header.
+_FIELDS = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+#: ... and on a quote that is never closed.
+_QUOTE = re.compile(r"EOF inside string starting at row (\d+)")
+
+
+def _read_csv(path: Path, table: str, text_columns) -> pd.DataFrame:
+    """Reads a CSV table; a malformed file raises a ``ValueError`` naming it and the line."""
+    try:
+        frame = pd.read_csv(
+            path,
+            dtype={c: str for c in text_columns},
+            keep_default_na=False,
+            na_values=[""],
+            skipinitialspace=True,
+        )
+    except pd.errors.EmptyDataError:
+        raise ValueError(
+            f"{table} file '{path}' is empty; expected a header line and at least one "
+            "data line"
+        ) from None
+    except UnicodeDecodeError:
+        line, byte = _first_non_utf8(path)
+        raise ValueError(
+            f"{table} file '{path}' line {line} is not UTF-8 text (byte {byte!r}); expected "
+            "a UTF-8 CSV file (save it as UTF-8)"
+        ) from None
+    except pd.errors.ParserError as e:
+        found = _FIELDS.search(str(e))
+        if found:
+            expected, line, saw = found.groups()
+            raise ValueError(
+                f"{table} file '{path}' line {line} has {saw} fields but the header has "
+                f"{expected}; expected one value per column on every line (quote values "
+                "that hold a comma)"
+            ) from None
+        quote = _QUOTE.search(str(e))
+        if quote:  # pandas counts rows from 0 (the header line is row 0)
+            raise ValueError(
+                f"{table} file '{path}' line {int(quote.group(1)) + 1} opens a quoted value "
+                "that is never closed; expected balanced double quotes"
+            ) from None
+        raise ValueError(
+            f"{table} file '{path}' is not a well-formed CSV file "
+            f"({str(e).strip().removeprefix('Error tokenizing data. C error: ')}); expected "
+            "comma-separated lines with balanced quotes"
+        ) from None
+    header = _header(path)
+    if not isinstance(frame.index, pd.RangeIndex):
+        # pandas makes the first cell(s) of each line an index when every line has more
+        # cells than the header: the columns would shift silently.
+        raise ValueError(
+            f"{table} file '{path}' line 2 has {len(header) + frame.index.nlevels} fields "
+            f"but the header has {len(header)}; expected one value per column on every "
+            "line (no trailing comma)"
+        )
+    for i, name in enumerate(header):
+        if not name:
+            raise ValueError(
+                f"{table} file '{path}' has an empty column name in its header (column "
+                f"{i + 1}); expected a name for every column"
+            )
+        if name in header[:i]:
+            raise ValueError(
+                f"{table} file '{path}' has column {name!r} twice in its header (columns "
+                f"{header.index(name) + 1} and {i + 1}); expected each column once"
+            )
+    return frame
+
+
+def _header(path: Path) -> list[str]:
+    """The column names of a CSV file's header line as written (pandas renames empty
+    and repeated ones)."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8", newline="") as f:
+        for line in f:
+            if line.strip():
+                return [c.strip() for c in next(csv.reader([line]))]
+    return []
 
 
 __all__ = [

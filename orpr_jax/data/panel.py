@@ -13,7 +13,10 @@ import pandas as pd
 
 from orpr_jax.data.dataset import InventoryData
 from orpr_jax.data.validate import (
+    _MAX_TEXT,
+    FLOAT32_MAX,
     SALES_COLUMNS,
+    _as_text,
     _capacity,
     _check_columns,
     _dates,
@@ -60,9 +63,10 @@ def _sales_cells(sales_df, source: str):
     row_ids = _text(sales_df, "row_id", source)
     dates = _dates(sales_df, row_ids, source)
     sales = _numbers(sales_df["sales"])
-    _raise_at_first(~np.isfinite(sales) | (sales < 0), lambda i: (
+    # Above float32's range a value would become inf in the [T, R] panel.
+    _raise_at_first(~np.isfinite(sales) | (sales < 0) | (sales > FLOAT32_MAX), lambda i: (
         f"sales={_fmt(sales_df['sales'].iloc[i])} for row_id={row_ids[i]!r} on "
-        f"{dates[i]} in {source} is not allowed; expected finite numbers >= 0"
+        f"{dates[i]} in {source} is not allowed; expected finite numbers >= 0, {_MAX_TEXT}"
     ))
     promo = (
         _promo(sales_df["promo"], row_ids, dates, source)
@@ -103,7 +107,7 @@ def _match_rows(sales_df, rows: pd.DataFrame, row_ids, dates, source: str,
             continue
         given = sales_df[field]
         present = given.notna().to_numpy()
-        text = given.astype(str).to_numpy()
+        text = _as_text(given, field, source).to_numpy()
         expected = rows[field].to_numpy()[column]
         _raise_at_first(present & (text != expected), lambda i: (
             f"{field}={text[i]!r} for row_id={row_ids[i]!r} on {dates[i]} in {source} "

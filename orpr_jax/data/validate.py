@@ -32,11 +32,17 @@ _ID_COLUMNS = ("row_id", "sku", "warehouse", "category")
 _INF = float("inf")
 _MISSING = object()  # "no default": the column is required
 
+#: Largest finite value a number of the data may take: the panels and the simulator's
+#: parameters are float32, and a larger value would silently become ``inf``.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+#: How :data:`FLOAT32_MAX` is named in messages.
+_MAX_TEXT = f"at most {FLOAT32_MAX:.7g} (float32)"
+
 
 class _Spec:
     """Validation rule of a numeric column of the rows file."""
 
-    def __init__(self, default=_MISSING, low=0.0, high=_INF, integer=False, text=""):
+    def __init__(self, default=_MISSING, low=0.0, high=FLOAT32_MAX, integer=False, text=""):
         self.default = default
         self.low = low
         self.high = high
@@ -50,17 +56,18 @@ class _Spec:
 
 #: Numeric columns of the rows file with their default (required when absent) and range.
 _ROW_NUMERIC: dict[str, _Spec] = {
-    "lead_time_mean": _Spec(low=1.0, text="finite numbers >= 1 (days)"),
-    "lead_time_std": _Spec(text="finite numbers >= 0 (days)"),
+    "lead_time_mean": _Spec(low=1.0, text=f"finite numbers >= 1 (days), {_MAX_TEXT}"),
+    "lead_time_std": _Spec(text=f"finite numbers >= 0 (days), {_MAX_TEXT}"),
     "review_period": _Spec(low=1, high=365, integer=True, text="integers in [1, 365] (days)"),
     "review_offset": _Spec(default=0, integer=True, text="integers in [0, review_period)"),
-    "holding_cost": _Spec(text="finite numbers >= 0"),
-    "penalty_cost": _Spec(text="finite numbers >= 0"),
-    "fixed_order_cost": _Spec(default=0.0, text="finite numbers >= 0"),
-    "purchase_cost": _Spec(default=0.0, text="finite numbers >= 0"),
-    "moq": _Spec(default=0.0, text="finite numbers >= 0"),
-    "case_pack": _Spec(default=1.0, low=1.0, text="finite numbers >= 1"),
-    "max_order": _Spec(default=_INF, text="numbers >= moq, or empty/inf for no limit"),
+    "holding_cost": _Spec(text=f"finite numbers >= 0, {_MAX_TEXT}"),
+    "penalty_cost": _Spec(text=f"finite numbers >= 0, {_MAX_TEXT}"),
+    "fixed_order_cost": _Spec(default=0.0, text=f"finite numbers >= 0, {_MAX_TEXT}"),
+    "purchase_cost": _Spec(default=0.0, text=f"finite numbers >= 0, {_MAX_TEXT}"),
+    "moq": _Spec(default=0.0, text=f"finite numbers >= 0, {_MAX_TEXT}"),
+    "case_pack": _Spec(default=1.0, low=1.0, text=f"finite numbers >= 1, {_MAX_TEXT}"),
+    "max_order": _Spec(default=_INF, text=f"numbers >= moq, {_MAX_TEXT}, or empty/inf for "
+                                          "no limit"),
 }
 
 #: Required columns of the rows file.
@@ -99,16 +106,35 @@ def _check_columns(frame, source: str, required, optional=()) -> None:
         raise ValueError(f"{source} is empty; expected at least one data line")
 
 
+def _as_text(series: pd.Series, column: str, source: str) -> pd.Series:
+    """``series.astype(str)``; a ``bytes`` cell that is not UTF-8 raises naming its line
+    (pandas would raise a bare ``UnicodeDecodeError``)."""
+    try:
+        return series.astype(str)
+    except UnicodeDecodeError:
+        for i, value in enumerate(series):
+            if isinstance(value, bytes):
+                try:
+                    value.decode()
+                except UnicodeDecodeError:
+                    raise ValueError(
+                        f"{column}={value!r} on line {i + 1} of {source} is not UTF-8 "
+                        "text; expected text"
+                    ) from None
+        raise
+
+
 def _text(frame: pd.DataFrame, column: str, source: str, key=None) -> np.ndarray:
     """A column of ids as ``str`` values; empty cells raise."""
     series = frame[column]
-    missing = series.isna().to_numpy() | (series.astype(str).str.strip() == "").to_numpy()
+    text = _as_text(series, column, source)
+    missing = series.isna().to_numpy() | (text.str.strip() == "").to_numpy()
     _raise_at_first(missing, lambda i: (
         f"{column} is empty on line {i + 1} of {source}"
         + (f" for row_id={str(key[i])!r}" if key is not None else "")
         + "; expected a non-empty id"
     ))
-    return series.astype(str).to_numpy()
+    return text.to_numpy()
 
 
 def _fmt(value) -> str:
@@ -121,8 +147,14 @@ def _fmt(value) -> str:
 
 
 def _numbers(series: pd.Series) -> np.ndarray:
-    """A column as float64; cells that are not numbers become NaN."""
-    return pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    """A column as float64; cells that are not real numbers become NaN."""
+    numeric = pd.to_numeric(series, errors="coerce")
+    if pd.api.types.is_complex_dtype(numeric.dtype):
+        # A complex cell is not a number of the data (casting would drop its imaginary
+        # part with a warning); one whose imaginary part is 0 is its real part.
+        values = numeric.to_numpy()
+        return np.where(values.imag == 0, values.real, np.nan).astype(np.float64)
+    return numeric.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
 def _dates(frame: pd.DataFrame, row_ids: np.ndarray, source: str) -> np.ndarray:
@@ -141,7 +173,7 @@ def _dates(frame: pd.DataFrame, row_ids: np.ndarray, source: str) -> np.ndarray:
     if pd.api.types.is_datetime64_dtype(raw.dtype):
         parsed = raw
     else:
-        text = raw.astype(str).str.strip().where(raw.notna(), None)
+        text = _as_text(raw, "date", source).str.strip().where(raw.notna(), None)
         parsed = pd.to_datetime(text, format="ISO8601", errors="coerce")
         if isinstance(parsed.dtype, pd.DatetimeTZDtype):
             raise ValueError(
@@ -166,7 +198,7 @@ def _promo(series: pd.Series, row_ids, dates, source: str) -> np.ndarray:
         return series.to_numpy(dtype=np.float64)
     values = _numbers(series)
     if series.dtype == object or pd.api.types.is_string_dtype(series.dtype):
-        text = series.astype(str).str.strip().str.lower().to_numpy()
+        text = _as_text(series, "promo", source).str.strip().str.lower().to_numpy()
         values = np.where(np.isin(text, _TRUE), 1.0, values)
         values = np.where(np.isin(text, _FALSE), 0.0, values)
     _raise_at_first(~np.isin(values, [0.0, 1.0]), lambda i: (
@@ -187,7 +219,9 @@ def _row_numbers(rows_df: pd.DataFrame, row_ids: np.ndarray, source: str) -> dic
         if not spec.required:
             values = np.where(np.isnan(values) & raw.isna().to_numpy(), spec.default, values)
         bad = np.isnan(values) | (values < spec.low) | (values > spec.high)
-        if column != "max_order":
+        if column == "max_order":
+            bad &= ~np.isposinf(values)  # inf: no limit
+        else:
             bad |= ~np.isfinite(values)
         if spec.integer:
             bad |= np.isfinite(values) & (np.round(values) != values)
@@ -240,9 +274,9 @@ def _capacity(capacity_df, warehouses: list[str], source: str) -> np.ndarray:
     _check_columns(capacity_df, source, CAPACITY_COLUMNS)
     ids = _text(capacity_df, "warehouse", source)
     values = _numbers(capacity_df["capacity"])
-    _raise_at_first(~np.isfinite(values) | (values < 0), lambda i: (
+    _raise_at_first(~np.isfinite(values) | (values < 0) | (values > FLOAT32_MAX), lambda i: (
         f"capacity={_fmt(capacity_df['capacity'].iloc[i])} for warehouse={ids[i]!r} in "
-        f"{source} is not allowed; expected finite numbers >= 0 (units per day)"
+        f"{source} is not allowed; expected finite numbers >= 0 (units per day), {_MAX_TEXT}"
     ))
     _raise_at_first(pd.Series(ids).duplicated().to_numpy(), lambda i: (
         f"duplicate warehouse={ids[i]!r} in {source}; expected one capacity line per "

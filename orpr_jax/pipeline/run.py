@@ -20,6 +20,7 @@ import jax
 from orpr_jax.labels.labeller import LabelConfig
 from orpr_jax.pipeline.align import align_and_compare
 from orpr_jax.pipeline.config import PRESETS, STAGES, AlignSettings, RunConfig
+from orpr_jax.pipeline.lock import LOCK_NAME, RunDirInUse, lock_run_dir
 from orpr_jax.pipeline.stages import (
     data_stage,
     label_stage,
@@ -29,36 +30,50 @@ from orpr_jax.pipeline.stages import (
 )
 from orpr_jax.train.pretrain import PretrainConfig
 
-__all__ = ["PRESETS", "STAGES", "RunConfig", "load_data_dir", "load_run_data",
-           "prepare_run_dir", "run_pipeline"]
+__all__ = ["PRESETS", "STAGES", "RunConfig", "RunDirInUse", "load_data_dir", "load_run_data",
+           "lock_run_dir", "prepare_run_dir", "run_pipeline"]
+
+
+def _check_run_dir(out: Path, *, resume: bool) -> None:
+    """Raises ``ValueError`` unless ``out`` holds a run (``resume``) or no files (a new
+    run; a lock file left by a crash does not count)."""
+    cfg_path = out / "config.json"
+    if resume:
+        if not cfg_path.exists():
+            raise ValueError(f"{out} holds no run to resume (no config.json)")
+        return
+    if out.exists() and any(p.name != LOCK_NAME for p in out.iterdir()):
+        if cfg_path.exists():
+            raise ValueError(f"{out} already holds a run; use `orpr run --resume {out}` to "
+                             "continue it or choose another --out")
+        raise ValueError(f"{out} is not empty; choose an empty or new --out folder")
 
 
 def prepare_run_dir(out: str | Path, config: RunConfig, *, resume: bool) -> Path:
     """Creates ``out`` for ``config`` (or checks it when resuming).
 
+    :func:`run_pipeline` calls it with the folder locked (:func:`lock_run_dir`).
+
     Raises:
         ValueError: if ``out`` holds another run (a different config, or any files) and
             ``resume`` is False, or holds no run when resuming.
+        OSError: if ``config.json`` cannot be written.
     """
     out = Path(out)
-    cfg_path = out / "config.json"
-    if resume:
-        if not cfg_path.exists():
-            raise ValueError(f"{out} holds no run to resume (no config.json)")
-        return out
-    if out.exists() and any(out.iterdir()):
-        if cfg_path.exists():
-            raise ValueError(f"{out} already holds a run; use `orpr run --resume {out}` to "
-                             "continue it or choose another --out")
-        raise ValueError(f"{out} is not empty; choose an empty or new --out folder")
-    out.mkdir(parents=True, exist_ok=True)
-    cfg_path.write_text(json.dumps(config.to_json(), indent=2) + "\n")
+    _check_run_dir(out, resume=resume)
+    if not resume:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps(config.to_json(), indent=2) + "\n")
     return out
 
 
 def run_pipeline(config: RunConfig, out: str | Path, *, resume: bool = False,
                  upto: str = "evaluate", progress: bool = True, log=print) -> dict:
     """Runs the pipeline into ``out`` up to stage ``upto`` and returns the results.
+
+    The run folder is locked for the call (:func:`~orpr_jax.pipeline.lock.lock_run_dir`):
+    a second process on the same folder is refused at once, and the lock goes with the
+    process on any exit, a crash included.
 
     Args:
         config: the run's config.
@@ -73,15 +88,25 @@ def run_pipeline(config: RunConfig, out: str | Path, *, resume: bool = False,
 
     Raises:
         ValueError: for a bad ``upto`` or run folder (see :func:`prepare_run_dir`).
+        RunDirInUse: if another process holds the run folder.
+        OSError: if a file of the run cannot be written (no space, no permission); what
+            is on disk is kept, so ``resume`` continues once the cause is fixed.
     """
     if upto not in STAGES:
         raise ValueError(f"upto={upto!r} is not allowed; use one of {list(STAGES)}")
     out = Path(out)
-    if resume:
-        prepare_run_dir(out, config, resume=True)
-        config = RunConfig.from_json(json.loads((out / "config.json").read_text()))
-    else:
-        prepare_run_dir(out, config, resume=False)
+    # Checked before the lock so that no lock file lands in a folder that is not a run's.
+    _check_run_dir(out, resume=resume)
+    out.mkdir(parents=True, exist_ok=True)
+    with lock_run_dir(out):
+        # ... and again under it: another process may have started a run here meanwhile.
+        prepare_run_dir(out, config, resume=resume)
+        if resume:
+            config = RunConfig.from_json(json.loads((out / "config.json").read_text()))
+        return _run_stages(config, out, upto, progress, log)
+
+
+def _run_stages(config: RunConfig, out: Path, upto: str, progress: bool, log) -> dict:
     t0 = time.perf_counter()
     data, train, test, summary = data_stage(config, out, log)
     if upto == "data":
@@ -134,6 +159,7 @@ def _collect(per_seed, config, data, train, test, out, t0, upto, log) -> dict:
         "held_out_rows": per_seed[0].held_out_rows,
         "train_rows": per_seed[0].train_rows,
         "service_target": per_seed[0].service_target,
+        "service_targets": [rep.service_targets for rep in per_seed],
         "train_period": list(train), "test_period": list(test),
     }
     if upto == "align":

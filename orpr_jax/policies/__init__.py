@@ -1,8 +1,10 @@
 """Policies: heuristics (base-stock, (s, S), inventory days, constant, label tables), their
-tuning, and the foundation model with its policy adapter. Imports only ``sim`` and the
+tuning, the foundation model with its policy adapter, and trained policies saved to and
+loaded from folders (``save`` / ``load``). Imports only ``sim`` and the
 validation helpers of the project (never ``train``).
 """
 
+from orpr_jax.policies.capped import CappedBaseStock, capped_base_stock
 from orpr_jax.policies.features import ModelInputs, inputs_from_labels, make_inputs
 from orpr_jax.policies.forecast import censored_forecast, censoring_features
 from orpr_jax.policies.foundation import (
@@ -28,9 +30,19 @@ from orpr_jax.policies.heuristics import (
     label_policy,
     s_S,
 )
+from orpr_jax.policies.saved import (
+    MLPPolicy,
+    SavedPolicy,
+    flat_feature_count,
+    flat_features,
+    load,
+    save,
+)
 from orpr_jax.policies.tuning import grid_search
 
 __all__ = [
+    "CappedBaseStock",
+    "capped_base_stock",
     "FoundationConfig",
     "FoundationModel",
     "FoundationPolicy",
@@ -56,4 +68,10 @@ __all__ = [
     "inventory_days",
     "label_policy",
     "s_S",
+    "MLPPolicy",
+    "SavedPolicy",
+    "flat_feature_count",
+    "flat_features",
+    "load",
+    "save",
 ]

@@ -18,8 +18,13 @@ mid-save never leaves a half-written step that ``latest_step`` would return.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
 import json
+import logging
+import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -31,6 +36,7 @@ import orbax.checkpoint as ocp
 
 __all__ = [
     "CHECKPOINT_SUBDIR",
+    "io_errno",
     "latest_step",
     "model_signature",
     "read_metadata",
@@ -156,22 +162,96 @@ def save_checkpoint(
 
     Raises:
         ValueError: if ``meta`` lacks a required key or is not JSON-serialisable.
+        OSError: if the checkpoint cannot be written (no space, no permission, a
+            read-only folder), with the ``errno`` of the cause and ``filename`` the
+            checkpoint's folder; orbax's own I/O errors (tensorstore's
+            ``ValueError('RESOURCE_EXHAUSTED: ...')``) are raised as this OSError. Earlier
+            checkpoints are kept.
     """
     for key in ("data_hash", "param_shapes", "model_config"):
         if key not in meta:
             raise ValueError(f"checkpoint metadata needs key {key!r}")
     meta_json = json.loads(json.dumps(dict(meta), default=_json_default))
     state = {name: _flatten(tree) for name, tree in arrays.items()}
-    with _manager(run_dir, max_to_keep=max_to_keep) as manager:
-        manager.save(
-            int(step),
-            args=ocp.args.Composite(
-                state=ocp.args.PyTreeSave(state),
-                meta=ocp.args.JsonSave({**meta_json, "step": int(step)}),
-            ),
-            force=True,
-        )
-        manager.wait_until_finished()
+    target = _checkpoint_dir(run_dir) / str(int(step))
+    try:
+        with _held_orbax_logs(), _manager(run_dir, max_to_keep=max_to_keep) as manager:
+            manager.save(
+                int(step),
+                args=ocp.args.Composite(
+                    state=ocp.args.PyTreeSave(state),
+                    meta=ocp.args.JsonSave({**meta_json, "step": int(step)}),
+                ),
+                force=True,
+            )
+            manager.wait_until_finished()
+    except OSError as e:
+        if e.errno is None:
+            raise
+        raise _write_error(e.errno, e.strerror or str(e), target) from e
+    except ValueError as e:  # tensorstore reports I/O failures as ValueError
+        code = io_errno(e)
+        if code is None:
+            raise
+        raise _write_error(code, os.strerror(code), target) from e
+
+
+#: tensorstore's status codes of failed writes -> the errno they stand for when the
+#: message carries no ``[os_error_code=...]``.
+_STATUS_ERRNO = {"RESOURCE_EXHAUSTED": errno.ENOSPC, "PERMISSION_DENIED": errno.EACCES}
+_OS_ERROR_CODE = re.compile(r"\[os_error_code='?(\d+)'?\]")
+
+
+def io_errno(error: BaseException) -> int | None:
+    """The errno of an I/O failure that orbax/tensorstore raised as another exception
+    (``ValueError('RESOURCE_EXHAUSTED: ... No space left on device [os_error_code=28]')``),
+    or None if ``error`` is no such failure."""
+    text = str(error)
+    found = _OS_ERROR_CODE.search(text)
+    if found:
+        return int(found.group(1))
+    for status, code in _STATUS_ERRNO.items():
+        if text.startswith(status):
+            return code
+    return None
+
+
+def _write_error(code: int | None, reason: str, path) -> OSError:
+    """``OSError(code, reason, path)`` (its subclass for ``code``, e.g. PermissionError)
+    naming the checkpoint that could not be written."""
+    return OSError(code, reason, str(path))
+
+
+class _Hold(logging.Filter):
+    def __init__(self):
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self.records.append(record)
+        return False
+
+
+@contextlib.contextmanager
+def _held_orbax_logs():
+    """Holds back what orbax logs (through absl) while a checkpoint is written.
+
+    A failed write makes orbax log the exception with its traceback from a worker thread
+    (about 160 lines of asyncio and tensorstore frames) before it raises the same
+    exception here. The records are dropped if the write fails (the exception that is
+    raised carries that traceback) and passed on unchanged if it succeeds.
+    """
+    logger = logging.getLogger("absl")
+    hold = _Hold()
+    logger.addFilter(hold)
+    try:
+        yield
+    except BaseException:
+        logger.removeFilter(hold)
+        raise
+    logger.removeFilter(hold)
+    for record in hold.records:
+        logger.handle(record)
 
 
 def _json_default(obj: Any) -> Any:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
 import math
+import re
 
 import jax
 import numpy as np
@@ -421,3 +423,136 @@ def test_duplicate_capacity_warehouse():
 def test_missing_capacity_columns():
     with pytest.raises(ValueError, match=r"missing required column\(s\) \['capacity'\]"):
         load_data_frames(make_sales(), make_rows(), make_capacity().drop(columns="capacity"))
+
+
+# --------------------------------------------------------------------------------------
+# Values beyond float32 and malformed lines: the file, the line or row and date, the range
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", ["1e308", "3.5e38", "1e400"])
+def test_sales_beyond_float32_names_file_row_date_and_range(tmp_path, bad):
+    sales = make_sales().astype({"sales": object})
+    sales.loc[5, "sales"] = bad  # row r1 on 2024-01-06
+    p = write_csv(tmp_path, sales, make_rows())
+    with pytest.raises(ValueError) as info:
+        load_data(p["sales"], p["rows"])  # warnings are errors here: no overflow warning
+    message = str(info.value)
+    assert message.startswith(f"sales={float(bad)!r} for row_id='r1' on 2024-01-06 in "
+                              f"sales file '{p['sales']}' is not allowed")
+    assert message.endswith("expected finite numbers >= 0, at most 3.402823e+38 (float32)")
+
+
+def test_largest_float32_sales_is_allowed():
+    sales = make_sales()
+    sales.loc[5, "sales"] = float(np.finfo(np.float32).max)
+    data = load_data_frames(sales, make_rows())
+    assert data.demand[5, 0] == np.finfo(np.float32).max
+
+
+@pytest.mark.parametrize("field", ["holding_cost", "lead_time_mean", "moq", "max_order"])
+def test_row_attribute_beyond_float32(field):
+    rows = make_rows()
+    rows[field] = rows[field].astype(np.float64)
+    rows.loc[1, field] = 1e39
+    with pytest.raises(ValueError, match=rf"{field}=1e\+39 for row_id='r2' in rows is not "
+                                         r"allowed; expected .*at most 3\.402823e\+38"):
+        load_data_frames(make_sales(), rows)
+
+
+def test_capacity_beyond_float32():
+    capacity = make_capacity()
+    capacity.loc[1, "capacity"] = 1e308
+    with pytest.raises(ValueError, match=r"capacity=1e\+308 for warehouse='W1' in capacity "
+                                         r"is not allowed.*at most 3\.402823e\+38"):
+        load_data_frames(make_sales(), make_rows(), capacity)
+
+
+def test_complex_cell_is_not_a_number():
+    rows = make_rows().astype({"holding_cost": object})
+    rows.loc[0, "holding_cost"] = complex(1, 2)
+    with pytest.raises(ValueError, match=r"holding_cost=\(1\+2j\) for row_id='r1'"):
+        load_data_frames(make_sales(), rows)
+
+
+def _csv_lines(tmp_path, edit) -> dict:
+    """The CSV files of the frames above, the sales file's lines changed by ``edit``."""
+    p = write_csv(tmp_path, make_sales(), make_rows())
+    lines = p["sales"].read_bytes().split(b"\n")
+    p["sales"].write_bytes(b"\n".join(edit(lines)))
+    return p
+
+
+def test_line_with_extra_fields_names_file_and_line(tmp_path):
+    def extra(lines):
+        lines[6] += b",9"  # line 7 of the file
+        return lines
+
+    p = _csv_lines(tmp_path, extra)
+    with pytest.raises(ValueError) as info:
+        load_data(p["sales"], p["rows"])
+    assert str(info.value) == (
+        f"sales file '{p['sales']}' line 7 has 5 fields but the header has 4; expected one "
+        "value per column on every line (quote values that hold a comma)"
+    )
+
+
+def test_line_with_missing_fields_is_an_empty_cell(tmp_path):
+    def short(lines):
+        lines[6] = b",".join(lines[6].split(b",")[:2])  # r1 on 2024-01-06: no sales, promo
+        return lines
+
+    p = _csv_lines(tmp_path, short)
+    with pytest.raises(ValueError, match=r"sales=empty for row_id='r1' on 2024-01-06 in "
+                                         r"sales file .*sales\.csv"):
+        load_data(p["sales"], p["rows"])
+
+
+def test_unclosed_quote_names_file_and_line(tmp_path):
+    def quote(lines):
+        lines[3] = lines[3].replace(b"r1", b'"r1')  # line 4 of the file
+        return lines
+
+    p = _csv_lines(tmp_path, quote)
+    with pytest.raises(ValueError, match=rf"sales file '{p['sales']}' line 4 opens a quoted "
+                                         "value that is never closed"):
+        load_data(p["sales"], p["rows"])
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".csv.gz"])
+def test_non_utf8_bytes_name_file_and_line(tmp_path, suffix):
+    text = make_sales().to_csv(index=False).replace("r2,2024-01-03", "r\xe92,2024-01-03")
+    path = tmp_path / f"sales{suffix}"
+    raw = text.encode("latin-1")
+    path.write_bytes(gzip.compress(raw) if suffix.endswith(".gz") else raw)
+    make_rows().to_csv(tmp_path / "rows.csv", index=False)
+    line = text.split("\n").index("r\xe92,2024-01-03,12.0,0") + 1
+    with pytest.raises(ValueError, match=rf"sales file '.*sales{re.escape(suffix)}' line "
+                                         rf"{line} is not UTF-8 text \(byte b'\\xe9'\)"):
+        load_data(path, tmp_path / "rows.csv")
+
+
+def test_file_that_is_not_parquet(tmp_path):
+    (tmp_path / "sales.parquet").write_bytes(b"PAR1 but not really")
+    make_rows().to_parquet(tmp_path / "rows.parquet")
+    with pytest.raises(ValueError, match=r"sales file '.*sales\.parquet' could not be read "
+                                         "as Parquet"):
+        load_data(tmp_path / "sales.parquet", tmp_path / "rows.parquet")
+
+
+def test_extra_field_on_every_line_is_not_a_silent_shift(tmp_path):
+    """pandas would make the first column an index and shift the others by one."""
+    p = _csv_lines(tmp_path, lambda lines: [lines[0]] + [b + b"," for b in lines[1:-1]] + [b""])
+    with pytest.raises(ValueError, match=rf"sales file '{p['sales']}' line 2 has 5 fields "
+                                         "but the header has 4.*no trailing comma"):
+        load_data(p["sales"], p["rows"])
+
+
+@pytest.mark.parametrize(("header", "message"), [
+    (b"row_id,date,sales,", r"an empty column name in its header \(column 4\)"),
+    (b"row_id,date,sales,sales", r"column 'sales' twice in its header \(columns 3 and 4\)"),
+])
+def test_header_names_must_be_given_once(tmp_path, header, message):
+    p = _csv_lines(tmp_path, lambda lines: [header] + lines[1:])
+    with pytest.raises(ValueError, match=rf"sales file '{p['sales']}' has {message}"):
+        load_data(p["sales"], p["rows"])

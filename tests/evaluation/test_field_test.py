@@ -321,6 +321,26 @@ def test_better_and_worse_policies_have_the_right_sign(data):
         assert less.metrics[name].matched.att < 0, name
 
 
+def test_did_is_reported_when_no_row_can_be_matched(identical, data, monkeypatch):
+    # On few rows no treated row may have a control within the caliper (the matching
+    # functions raise then): the matched estimate is absent, and the DiD, which does not
+    # need it, is the same as with matching.
+    from orpr_jax.evaluation.field_test import trial
+
+    def no_match(*args, **kwargs):
+        raise ValueError("caliper=0.2 leaves no treated row matched")
+
+    monkeypatch.setattr(trial, "propensity_matched_effect", no_match)
+    monkeypatch.setattr(trial, "matched_ratio_effect", no_match)
+    narrow = _field(data, INCUMBENT)
+    for name in METRICS:
+        assert narrow.metrics[name].matched is None
+        assert narrow.metrics[name].did.effect == identical.metrics[name].did.effect
+    rows = field_test_table(narrow)
+    assert all(np.isnan(r["matched_att"]) for r in rows)
+    assert "n/a (no match within the caliper)" in field_test_markdown(rows)
+
+
 def test_policy_pytree_accepted_in_place_of_factory(identical, data):
     r = run_field_test(data, INCUMBENT, INCUMBENT, jax.random.key(0), train_row_ids=())
     for name in METRICS:

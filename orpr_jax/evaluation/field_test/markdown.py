@@ -56,9 +56,10 @@ def field_test_table(result: FieldTestResult) -> list[dict]:
                 "did_p": m.did.p_value,
                 "pretrend_slope": m.did.pretrend_slope,
                 "pretrend_p": m.did.pretrend_p,
-                "matched_att": m.matched.att,
-                "matched_se": m.matched.se,
-                "matched_p": m.matched.p_value,
+                # NaN where no treated row had a control within the caliper.
+                "matched_att": m.matched.att if m.matched else float("nan"),
+                "matched_se": m.matched.se if m.matched else float("nan"),
+                "matched_p": m.matched.p_value if m.matched else float("nan"),
                 "num_treated": int(np.sum(result.treated)),
                 "num_control": int(np.sum(~result.treated)),
             }
@@ -99,6 +100,7 @@ def field_test_markdown(table: FieldTestResult | Sequence[dict]) -> str:
             f"{level.format(r['treated_post'])} | "
             f"{effect.format(r['did_effect'])} ± {se.format(r['did_se'])} | "
             f"{_p(r['did_p'])} | {_p(r['pretrend_p'])} | "
-            f"{effect.format(r['matched_att'])} ± {se.format(r['matched_se'])} |"
+            + (f"{effect.format(r['matched_att'])} ± {se.format(r['matched_se'])} |"
+               if np.isfinite(r["matched_att"]) else "n/a (no match within the caliper) |")
         )
     return "\n".join([head, sep, *body])

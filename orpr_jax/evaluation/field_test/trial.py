@@ -147,7 +147,7 @@ class MetricResult:
     name: str
     unit: str
     did: DiDResult
-    matched: MatchedResult
+    matched: MatchedResult | None
     treated_pre: float
     treated_post: float
     control_pre: float
@@ -275,13 +275,19 @@ def _analyse(panels: dict[str, np.ndarray], treated: np.ndarray, post: np.ndarra
         if name == "turnover_days":  # ratio of sums: rows without sales still count
             parts = panels["on_hand"], panels["sales"]
             did = ratio_did_estimate(*parts, treated, post, cluster=cluster)
-            matched = matched_ratio_effect(*parts, covariates, treated, post,
-                                           caliper=caliper)
+            match = lambda: matched_ratio_effect(*parts, covariates, treated, post,  # noqa: E731
+                                                 caliper=caliper)
         else:
             did = did_estimate(panel, treated, post, cluster=cluster)
-            matched = propensity_matched_effect(
+            match = lambda: propensity_matched_effect(  # noqa: E731
                 panel[:, ~post], _row_mean(panel[:, post]), covariates, treated,
                 caliper=caliper)
+        # The matched estimate needs a control near each treated row; on few rows there
+        # may be none. The DiD does not depend on it, so it is reported without it.
+        try:
+            matched = match()
+        except ValueError:
+            matched = None
         results[name] = MetricResult(
             name=name,
             unit=UNITS[name],

@@ -321,7 +321,7 @@ def test_sharded_pretrain_step_equals_unsharded(mesh):
     np.testing.assert_allclose(float(loss_sh), float(loss_ref), rtol=1e-6)
     moved = max(float(jnp.max(jnp.abs(a - b))) for a, b in
                 zip(jax.tree.leaves(p_ref), jax.tree.leaves(params), strict=True))
-    assert moved > 1e-2  # the step did change the parameters
+    assert moved > 1e-4  # the step did change the parameters
     for a, b in zip(jax.tree.leaves(p_sh), jax.tree.leaves(p_ref), strict=True):
         assert a.sharding.is_fully_replicated  # gradients were all-reduced
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)

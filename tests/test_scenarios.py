@@ -108,3 +108,14 @@ def test_make_jd_synthetic_periods():
 def test_synthetic_spec_validation():
     with pytest.raises(ValueError, match=r"num_skus=0 is not allowed"):
         SyntheticSpec(num_skus=0)
+
+
+def test_make_jd_synthetic_demand_models():
+    # Demand with memory is the default; the independent-days generator stays an option.
+    kw = dict(num_skus=12, num_days=100, period="all")
+    _, memory = orpr_jax.make("jd_synthetic", **kw)
+    _, iid = orpr_jax.make("jd_synthetic", demand_model="iid", **kw)
+    assert memory.demand_trace.shape == iid.demand_trace.shape
+    assert not np.array_equal(np.asarray(memory.demand_trace), np.asarray(iid.demand_trace))
+    with pytest.raises(ValueError, match="demand_model='ar'"):
+        orpr_jax.make("jd_synthetic", demand_model="ar", **kw)

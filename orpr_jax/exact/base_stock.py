@@ -14,6 +14,7 @@ import numpy as np
 
 from orpr_jax.exact.chain import (
     _build_space,
+    _check_demand,
     _check_size,
     _count_tails,
     _device_arrays,
@@ -32,6 +33,7 @@ def base_stock_cost(
     demand_mean: float = 5.0,
     holding_cost: float = 1.0,
     *,
+    demand: str = "poisson",
     tol: float = 1e-6,
     max_iters: int = 10_000,
 ) -> BaseStockResult:
@@ -47,8 +49,9 @@ def base_stock_cost(
         lead_time: L >= 1.
         lost_sales_cost: p > 0.
         level: order-up-to level of the inventory position, an integer >= 1.
-        demand_mean: Poisson mean mu > 0.
+        demand_mean: mean demand mu > 0.
         holding_cost: h > 0.
+        demand: ``"poisson"`` or ``"geometric"`` (see :func:`lost_sales_optimum`).
         tol: stopping span (> 0).
         max_iters: iteration limit (>= 1).
 
@@ -63,7 +66,7 @@ def base_stock_cost(
                               max_iters)
     if isinstance(level, bool) or not isinstance(level, (int, np.integer)) or level < 1:
         raise ValueError(f"level={level!r} is not allowed; expected an integer >= 1")
-    space = _base_stock_space(lead_time, int(level), mu, h, p)
+    space = _base_stock_space(lead_time, int(level), mu, h, p, _check_demand(demand))
     lo, hi, iters, _ = _evaluate_base_stock(space, int(level), tol, max_iters)
     cost = 0.5 * (lo + hi)
     return BaseStockResult(
@@ -79,6 +82,7 @@ def base_stock_cost(
         iterations=iters,
         converged=hi - lo <= tol,
         seconds=time.perf_counter() - start,
+        demand=demand,
     )
 
 
@@ -99,9 +103,9 @@ def _evaluate_base_stock(space: _Space, level: int, tol: float, max_iters: int, 
     return float(lower), float(upper), int(it), out.v
 
 
-def _base_stock_space(lead_time, box, mu, h, p) -> _Space:
+def _base_stock_space(lead_time, box, mu, h, p, demand="poisson") -> _Space:
     _check_size(_count_tails(lead_time, box, box), 1, box + 1, lead_time)
-    return _build_space(lead_time, box, box, mu, h, p)
+    return _build_space(lead_time, box, box, mu, h, p, demand)
 
 
 def best_base_stock(
@@ -110,6 +114,7 @@ def best_base_stock(
     demand_mean: float = 5.0,
     holding_cost: float = 1.0,
     *,
+    demand: str = "poisson",
     tol: float = 1e-6,
     max_iters: int = 10_000,
 ) -> BaseStockResult:
@@ -123,8 +128,9 @@ def best_base_stock(
     Args:
         lead_time: L >= 1.
         lost_sales_cost: p > 0.
-        demand_mean: Poisson mean mu > 0.
+        demand_mean: mean demand mu > 0.
         holding_cost: h > 0.
+        demand: ``"poisson"`` or ``"geometric"`` (see :func:`lost_sales_optimum`).
         tol: stopping span per level (> 0).
         max_iters: iteration limit per level (>= 1).
 
@@ -139,10 +145,10 @@ def best_base_stock(
     p, mu, h, tol = _validate(lead_time, lost_sales_cost, demand_mean, holding_cost, tol,
                               max_iters)
     results: dict[int, tuple[float, float, int]] = {}
-    first = max(position_bound(lead_time, p, mu, h), 1)
+    first = max(position_bound(lead_time, p, mu, h, _check_demand(demand)), 1)
     # One space (one compilation) for every level up to first + 3; levels above it (rare:
     # the best level is below the bound in practice) get a larger one.
-    spaces = {first + 3: _base_stock_space(lead_time, first + 3, mu, h, p)}
+    spaces = {first + 3: _base_stock_space(lead_time, first + 3, mu, h, p, demand)}
     warm = {}  # box -> relative values of the last level evaluated on it
 
     def cost(level: int) -> float:
@@ -150,7 +156,7 @@ def best_base_stock(
             box = max(spaces)
             if level > box:
                 box = level + 3
-                spaces[box] = _base_stock_space(lead_time, box, mu, h, p)
+                spaces[box] = _base_stock_space(lead_time, box, mu, h, p, demand)
             lo, hi, it, warm[box] = _evaluate_base_stock(spaces[box], level, tol, max_iters,
                                                          warm.get(box))
             results[level] = (lo, hi, it)
@@ -180,4 +186,5 @@ def best_base_stock(
         iterations=sum(v[2] for v in results.values()),
         converged=all(v[1] - v[0] <= tol for v in results.values()),
         seconds=time.perf_counter() - start,
+        demand=demand,
     )

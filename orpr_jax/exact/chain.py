@@ -1,14 +1,18 @@
 """The lost-sales Markov chain: its truncated state space, transition kernel and costs.
 
 The model is the one :func:`orpr_jax.scenarios.make_lost_sales` simulates with
-``demand="poisson"``, no fixed or purchase cost and one review per day (Zipkin 2008a).
+``demand="poisson"`` (or ``demand="negbin", dispersion=1.0``: geometric), no fixed or
+purchase cost and one review per day (Zipkin 2008a).
 On day t, in the simulator's order (:mod:`orpr_jax.sim.dynamics`):
 
 1. the order placed on day t - L arrived at the start of the day; the decision state is
    ``s = (x, w_1, ..., w_{L-1})`` with x the stock on hand after that arrival and w_k the
    order placed on day t - L + k, due in k days (``obs.pipeline[:, k - 1]``);
 2. the policy orders a >= 0 (it arrives at the start of day t + L);
-3. Poisson(mu) demand d is served from stock: sales ``min(x, d)``, the rest is lost;
+3. demand d (Poisson(mu), or geometric on {0, 1, ...} with mean mu:
+   ``P(d = k) = (1 - q) q^k``, ``q = mu / (1 + mu)``, what the simulator draws with
+   ``demand="negbin", dispersion=1``) is served from stock: sales ``min(x, d)``, the rest
+   is lost;
 4. the day costs ``h (x - d)^+ + p (d - x)^+``; the next state is
    ``((x - d)^+ + w_1, w_2, ..., w_{L-1}, a)`` (for L = 1 simply ``(x - d)^+ + a``).
 
@@ -78,17 +82,41 @@ class _Space(NamedTuple):
     cost: np.ndarray
 
 
+#: Demand distributions of the exact solvers (both on {0, 1, 2, ...} with mean mu).
+DEMANDS = ("poisson", "geometric")
+
+
+def _check_demand(demand) -> str:
+    if demand not in DEMANDS:
+        raise ValueError(f"demand={demand!r} is not allowed; use one of {DEMANDS}")
+    return demand
+
+
 def _poisson(mean: float, n: int) -> tuple[np.ndarray, np.ndarray]:
     """pmf on 0..n-1 and ``P(d >= k)`` for k = 0..n-1 (float64, exact up to rounding)."""
     ks = np.arange(n)
     return stats.poisson.pmf(ks, mean), stats.poisson.sf(ks - 1, mean)
 
 
+def _geometric(mean: float, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Geometric on {0, 1, ...} with ``mean``: pmf ``(1 - q) q^k`` and ``P(d >= k) = q^k``,
+    ``q = mean / (1 + mean)`` (k = 0..n-1)."""
+    q = mean / (1.0 + mean)
+    ks = np.arange(n)
+    return (1.0 - q) * q**ks, q**ks
+
+
+def _demand_law(demand: str, mean: float, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(pmf, P(d >= k))`` on k = 0..n-1 of the named demand."""
+    return (_poisson if _check_demand(demand) == "poisson" else _geometric)(mean, n)
+
+
 def _build_space(
-    lead_time: int, max_on_hand: int, max_order: int, mean: float, h: float, p: float
+    lead_time: int, max_on_hand: int, max_order: int, mean: float, h: float, p: float,
+    demand: str = "poisson",
 ) -> _Space:
     s, a_max, n = max_on_hand, max_order, max_on_hand + 1
-    pmf, tail = _poisson(mean, n)
+    pmf, tail = _demand_law(demand, mean, n)
     # Tails: (w_1..w_{L-1}) in [0, A]^(L-1) with sum <= S, in lexicographic order, so row 0
     # is the empty pipeline.
     if lead_time == 1:
@@ -123,19 +151,22 @@ def _build_space(
 
 
 def position_bound(lead_time: int, lost_sales_cost: float, demand_mean: float = 5.0,
-                   holding_cost: float = 1.0) -> int:
+                   holding_cost: float = 1.0, demand: str = "poisson") -> int:
     """Morton's bound on the optimal inventory position after ordering.
 
-    ``S = min{s : P(D_{L+1} <= s) >= p / (p + h)}`` with ``D_{L+1} ~ Poisson((L + 1) mu)``
-    the demand of the L + 1 days an order placed today is exposed to (today's order is
-    first sold on day t + L, and the inventory position covers days t..t+L); the
-    critical-fractile base-stock level of the same system with backorders.
+    ``S = min{s : P(D_{L+1} <= s) >= p / (p + h)}`` with ``D_{L+1}`` the demand of the
+    L + 1 days an order placed today is exposed to (today's order is first sold on day
+    t + L, and the inventory position covers days t..t+L); the critical-fractile
+    base-stock level of the same system with backorders. ``D_{L+1}`` is
+    Poisson((L + 1) mu), or for geometric days negative binomial with L + 1 successes of
+    probability ``1 / (1 + mu)`` (the sum of L + 1 geometrics, mean (L + 1) mu).
 
     Args:
         lead_time: L >= 1.
         lost_sales_cost: p > 0.
         demand_mean: mu > 0.
         holding_cost: h > 0.
+        demand: ``"poisson"`` or ``"geometric"``.
 
     Returns:
         S (units).
@@ -147,6 +178,8 @@ def position_bound(lead_time: int, lost_sales_cost: float, demand_mean: float = 
     p = _check_positive("lost_sales_cost", lost_sales_cost)
     mu = _check_positive("demand_mean", demand_mean)
     h = _check_positive("holding_cost", holding_cost)
+    if _check_demand(demand) == "geometric":
+        return int(stats.nbinom.ppf(p / (p + h), lead_time + 1, 1.0 / (1.0 + mu)))
     return int(stats.poisson.ppf(p / (p + h), mu * (lead_time + 1)))
 
 

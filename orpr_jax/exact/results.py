@@ -17,7 +17,7 @@ class OptimalResult:
     Attributes:
         lead_time: L (days).
         lost_sales_cost: p per lost unit.
-        demand_mean: Poisson mean mu per day.
+        demand_mean: mean demand mu per day.
         holding_cost: h per unit of end-of-day stock.
         average_cost: long-run average cost per day, the midpoint of the bounds.
         lower_bound: ``min_s (T v - v)(s)`` at the last iteration, <= the optimal gain.
@@ -42,6 +42,7 @@ class OptimalResult:
             towards the smaller order, so these states strictly prefer S to every
             smaller position.
         seconds: wall time of the solve (compilation included).
+        demand: ``"poisson"`` or ``"geometric"``.
     """
 
     lead_time: int
@@ -62,6 +63,7 @@ class OptimalResult:
     orders_at_max_order: int
     orders_at_position_cap: int
     seconds: float
+    demand: str = "poisson"
 
     @property
     def num_states(self) -> int:
@@ -90,6 +92,7 @@ class BaseStockResult:
         iterations: iterations summed over the levels evaluated.
         converged: every evaluation reached ``tol``.
         seconds: wall time (compilation included).
+        demand: ``"poisson"`` or ``"geometric"``.
     """
 
     lead_time: int
@@ -104,3 +107,4 @@ class BaseStockResult:
     iterations: int
     converged: bool
     seconds: float
+    demand: str = "poisson"

@@ -71,9 +71,11 @@ class _Carry(NamedTuple):
     it: jax.Array
 
 
-def _rvi(bellman, v0, mask, tol, max_iters):
-    """Relative value iteration: ``v <- T v - (T v)(0)`` until ``span(T v - v) <= tol``.
+def _rvi(bellman, v0, mask, tol, max_iters, ref=(0, 0)):
+    """Relative value iteration: ``v <- T v - (T v)(ref)`` until ``span(T v - v) <= tol``.
 
+    ``ref`` is the ``(tail row, on hand)`` of the reference state (default the empty
+    state); the span and bounds run over the states where ``mask`` is True.
     Returns the last carry; ``[lower, upper]`` brackets the gain (Odoni's bounds).
     """
 
@@ -82,7 +84,7 @@ def _rvi(bellman, v0, mask, tol, max_iters):
         diff = tv - c.v
         lower = jnp.min(jnp.where(mask, diff, jnp.inf))
         upper = jnp.max(jnp.where(mask, diff, -jnp.inf))
-        v = jnp.where(mask, tv - tv[0, 0], 0.0)
+        v = jnp.where(mask, tv - tv[ref[0], ref[1]], 0.0)
         return _Carry(v, lower, upper, c.it + 1)
 
     def cond(c: _Carry):
@@ -124,3 +126,28 @@ def _solve_eval(tail_sum, w1, next_tail, kernel, cost, states, level, v0, tol, m
                              lead_time=lead_time)
 
     return _rvi(bellman, v0, mask, tol, max_iters)
+
+
+def _bellman_table(v, states, actions, w1, next_tail, kernel, cost, *, lead_time):
+    """``T_pi v`` of a fixed action table, on the listed states only.
+
+    ``states = (t, x)``: ``[M]`` tail rows and on-hand levels; ``actions``: ``[M]`` int
+    orders, each keeping the state inside the space (the caller checks it).
+    """
+    t, x = states
+    nt = next_tail[t, actions]
+    w = actions if lead_time == 1 else w1[t]
+    expected = jnp.sum(v[nt] * kernel[w, x], axis=-1)
+    return jnp.zeros_like(v).at[t, x].set(cost[x] + expected)
+
+
+@functools.partial(jax.jit, static_argnames="lead_time")
+def _solve_table(w1, next_tail, kernel, cost, states, actions, mask, ref, v0, tol, max_iters,
+                 *, lead_time):
+    """RVI policy evaluation of ``actions`` on ``states`` (``mask`` marks them)."""
+
+    def bellman(v):
+        return _bellman_table(v, states, actions, w1, next_tail, kernel, cost,
+                              lead_time=lead_time)
+
+    return _rvi(bellman, v0, mask, tol, max_iters, ref)

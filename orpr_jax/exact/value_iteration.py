@@ -26,6 +26,7 @@ import numpy as np
 
 from orpr_jax.exact.chain import (
     _build_space,
+    _check_demand,
     _check_size,
     _count_tails,
     _device_arrays,
@@ -43,6 +44,7 @@ def lost_sales_optimum(
     demand_mean: float = 5.0,
     holding_cost: float = 1.0,
     *,
+    demand: str = "poisson",
     max_order: int | None = None,
     max_on_hand: int | None = None,
     tol: float = 1e-6,
@@ -82,8 +84,12 @@ def lost_sales_optimum(
     Args:
         lead_time: L >= 1 days (an order placed on day t is on hand from day t + L).
         lost_sales_cost: p > 0 per lost unit.
-        demand_mean: Poisson mean mu > 0 per day.
+        demand_mean: mean demand mu > 0 per day.
         holding_cost: h > 0 per unit of end-of-day stock.
+        demand: ``"poisson"`` or ``"geometric"`` (on {0, 1, ...}, ``P(d = k) = (1 - q)
+            q^k`` with ``q = mu / (1 + mu)``; the simulator's ``demand="negbin",
+            dispersion=1.0``). The truncation argument holds for both: it only uses
+            that the day's cost and next state depend on d through ``min(d, x)``.
         max_order: A, the cap on one order (default S, i.e. no extra cap).
         max_on_hand: S, the cap on the inventory position after ordering (default
             ``position_bound(...) + 1``).
@@ -100,12 +106,14 @@ def lost_sales_optimum(
     start = time.perf_counter()
     p, mu, h, tol = _validate(lead_time, lost_sales_cost, demand_mean, holding_cost, tol,
                               max_iters)
+    _check_demand(demand)
     _check_optional_int("max_on_hand", max_on_hand, 1)
     _check_optional_int("max_order", max_order, 1)
-    s = position_bound(lead_time, p, mu, h) + 1 if max_on_hand is None else int(max_on_hand)
+    s = (position_bound(lead_time, p, mu, h, demand) + 1 if max_on_hand is None
+         else int(max_on_hand))
     a_max = s if max_order is None else min(int(max_order), s)
     _check_size(_count_tails(lead_time, s, a_max), a_max + 1, s + 1, lead_time)
-    space = _build_space(lead_time, s, a_max, mu, h, p)
+    space = _build_space(lead_time, s, a_max, mu, h, p, demand)
     with jax.enable_x64(True):
         out, action = _solve_opt(*_device_arrays(space), tol, max_iters,
                                  lead_time=lead_time)
@@ -137,4 +145,5 @@ def lost_sales_optimum(
         orders_at_max_order=int(at_max.sum()),
         orders_at_position_cap=int(at_cap.sum()),
         seconds=time.perf_counter() - start,
+        demand=demand,
     )

@@ -12,6 +12,7 @@ import pytest
 import orpr_jax
 from orpr_jax.train.agents import check_mode, make_mlp_agent
 from orpr_jax.train.rl import HParams, RLConfig, make_task, make_update, ppo_loss_terms
+from orpr_jax.train.rl.losses import rloo_to_go_advantages
 from orpr_jax.train.rl.pathwise import pathwise_loss
 from orpr_jax.train.rl.rollout import dual_ascent
 from orpr_jax.train.rl.setup import adam_counts, make_setup, param_labels
@@ -124,3 +125,15 @@ def test_quantile_decoding_hand_computed():
     for bad in ("q1.5", "q0", "quantile", "best"):
         with pytest.raises(ValueError, match="is not allowed"):
             check_mode(bad)
+
+
+def test_rloo_credits_each_decision_with_its_reward_to_go():
+    # Before: every decision of a segment got the segment's whole return, so a reward
+    # earned on day 0 moved the advantage of a decision taken on day 2.
+    r = jnp.array([[[5.0], [1.0], [2.0]], [[0.0], [1.0], [4.0]]])  # [k=2, T=3, R=1]
+    adv = rloo_to_go_advantages(r)
+    # to-go: copy 0 (8, 3, 2), copy 1 (5, 5, 4); leave-one-out with k = 2: G_0 - G_1.
+    np.testing.assert_allclose(adv[0, :, 0], [3.0, -2.0, -2.0])
+    np.testing.assert_allclose(adv[1, :, 0], [-3.0, 2.0, 2.0])
+    early = r.at[0, 0, 0].add(100.0)
+    np.testing.assert_allclose(rloo_to_go_advantages(early)[:, 1:], adv[:, 1:])

@@ -16,8 +16,8 @@ The three algorithms share the rollout, the reward and the policy code:
   until its next review are that decision's reward, discounted per day).
 * **RLOO**: ``rloo_k`` copies of every row play the same days with the same demand and
   lead-time draws (common random numbers) but their own sampled decisions; a copy's
-  advantage is its segment return minus the mean of the other copies' (leave-one-out), so
-  no critic is needed; the same clipped surrogate, KL and expert terms.
+  advantage on a decision day is its reward-to-go from that day minus the mean of the
+  other copies' (leave-one-out), so no critic is needed; the same clipped surrogate, KL and expert terms.
 * **Pathwise**: every row plays the expected action ``softmax(logits) @ values``; the
   loss is the scaled cost of the segment (+ the same service, turnover, KL and expert
   terms), differentiated through the simulator's days by backpropagation.
@@ -57,6 +57,7 @@ from orpr_jax.train.rl.losses import (
     expert_cross_entropy,
     ppo_loss_terms,
     rloo_advantages,
+    rloo_to_go_advantages,
     smdp_gae,
 )
 from orpr_jax.train.rl.rollout import Transition
@@ -91,6 +92,7 @@ __all__ = [
     "ppo_loss_terms",
     "promotion_expert_bins",
     "rloo_advantages",
+    "rloo_to_go_advantages",
     "smdp_gae",
     "trained_agent",
 ]

@@ -79,6 +79,18 @@ def rloo_advantages(returns: jax.Array) -> jax.Array:
     return returns - (total - returns) / (k - 1)
 
 
+def rloo_to_go_advantages(rewards: jax.Array) -> jax.Array:
+    """Leave-one-out advantages of the reward-to-go (``[k, T, R]`` rewards of ``k``
+    copies on common random numbers -> ``[k, T, R]``).
+
+    A decision on day t is credited with ``G_i(t) = sum_{t' >= t} r_i(t')`` minus the mean
+    of the other copies' ``G_j(t)``: rewards earned before it are not its doing (the
+    segment's end still truncates the consequences of its last decisions).
+    """
+    to_go = jnp.flip(jnp.cumsum(jnp.flip(rewards, axis=1), axis=1), axis=1)
+    return rloo_advantages(to_go)
+
+
 def ppo_loss_terms(
     logits: jax.Array,
     values: jax.Array,

@@ -1,5 +1,6 @@
 """RLOO's update: ``rloo_k`` copies of every row on common random numbers, leave-one-out
-advantages of their segment returns, then PPO's clipped epochs (:func:`~.ppo.sgd`)."""
+advantages of their rewards-to-go (each decision credited with the rewards from its day
+on), then PPO's clipped epochs (:func:`~.ppo.sgd`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from orpr_jax.train.rl.config import HParams
-from orpr_jax.train.rl.losses import rloo_advantages
+from orpr_jax.train.rl.losses import rloo_to_go_advantages
 from orpr_jax.train.rl.ppo import sgd, sgd_batch
 from orpr_jax.train.rl.rollout import dual_ascent, rollout, traj_metrics
 from orpr_jax.train.rl.setup import Runner, Setup, _set_lr, lr_at
@@ -28,8 +29,8 @@ def update_rloo(s: Setup, runner: Runner, hp: HParams):
         functools.partial(rollout, s), in_axes=(None, 0, 0, 0, None, None, None)
     )(runner.params, jax.tree.map(tile, runner.env_state), jax.tree.map(tile, runner.obs),
       policy_keys, step_keys, runner.lagrange, hp)
-    seg_return = traj.reward.sum(axis=1)  # [k, R]
-    adv = jnp.broadcast_to(rloo_advantages(seg_return)[:, None, :], traj.reward.shape)
+    # Each decision is credited with the rewards from its day on, not the whole segment's.
+    adv = rloo_to_go_advantages(traj.reward)  # [k, T, R]
     batch = sgd_batch(traj, adv, jnp.zeros_like(adv))
     flat = jax.tree.map(lambda x: x.reshape((-1,) + x.shape[3:]), batch)
     params, opt_state, terms = sgd(s, runner, flat, hp, ekey)

@@ -8,7 +8,14 @@ Usage::
 JSON: ``{"device", "versions", "replay": {"row_days_per_s", ...}, "selection":
 {"milp_solves_per_s", "batched_cvxpy_solves_per_s", "fresh_cvxpy_loop_solves_per_s",
 "jax_fast_solves_per_s", "batched_vs_loop", "max_rel_gap_fast_vs_milp", ...},
-"paper_scale": {"rows", "dates", "seconds", ...}}``.
+"paper_scale": {"rows", "dates", "seconds", ...}, "online": {"row_decisions_per_s",
+"crps_total", ...}}``.
+
+``online`` times the deployable OR model (``orpr_jax.labels.online``): one decision day
+with every row reviewing (rows x 30 candidates x S scenarios replayed, then the per-row
+selection), and scores its scenario samplers against the realised demand (CRPS of the
+next-14-day total and of each day, on observations of an inventory-days run). Run it
+alone with ``--only online``.
 
 The paper-scale run labels about 70k SKU x warehouse rows (5,319 SKUs over 31 warehouses
 of the synthetic generator) at 52 weekly dates end to end with the JAX fast path; the MILP
@@ -35,6 +42,14 @@ from orpr_jax.data.dataset import env_from_data  # noqa: E402
 from orpr_jax.data.synthetic import SyntheticSpec, generate  # noqa: E402
 from orpr_jax.labels import selection as sel  # noqa: E402
 from orpr_jax.labels.labeller import LabelConfig, label_decisions  # noqa: E402
+from orpr_jax.labels.online import (  # noqa: E402
+    OnlineConfig,
+    make_online_policy,
+    sample_crps,
+    scenario_demand,
+)
+from orpr_jax.policies import censored_forecast, inventory_days  # noqa: E402
+from orpr_jax.sim.dynamics import observe  # noqa: E402
 from orpr_jax.labels.replay import replay_candidates, replay_config, row_horizons  # noqa: E402
 from orpr_jax.sim.dynamics import initial_state  # noqa: E402
 
@@ -129,6 +144,74 @@ def bench_paper_scale(num_skus: int, num_warehouses: int, dates: int, check: int
     }
 
 
+def _jd_env(num_skus: int, num_warehouses: int, num_days: int):
+    data = generate(jax.random.key(0), SyntheticSpec(num_skus=num_skus,
+                                                     num_warehouses=num_warehouses))
+    return env_from_data(data, start=28, num_days=num_days)
+
+
+def _observations(env, params, days: int, v: float = 14.0):
+    """Observations of every day of an inventory-days run (``[days, R, ...]`` leaves)."""
+    policy = inventory_days(v)
+
+    @jax.jit
+    def run(key):
+        obs, state = env.reset(key, params)
+
+        def body(carry, k):
+            obs, state = carry
+            obs, state, *_ = env.step(k, state, policy(obs, None), params)
+            return (obs, state), obs
+
+        return jax.lax.scan(body, (obs, state), jax.random.split(key, days))[1]
+
+    return run(jax.random.key(3))
+
+
+def score_scenarios(env, params, days: int, horizon: int = 14, scenarios: int = 64) -> dict:
+    """CRPS of each sampler's scenarios against the realised demand (lower is better)."""
+    obs_all = _observations(env, params, days)
+    dates = list(range(28, days - horizon, 7))
+    trace = params.demand_trace
+    out = {}
+    for name in ("poisson", "negbin", "bootstrap"):
+        total, daily = [], []
+        for t in dates:
+            obs = jax.tree.map(lambda x, t=t: x[t - 1], obs_all)  # observation of day t
+            real = trace[t:t + horizon]  # [T, R]
+            key = jax.random.key(t)
+            if name == "poisson":
+                f = censored_forecast(obs, 28)
+                d = jax.random.poisson(key, jnp.broadcast_to(f, (scenarios, horizon, f.shape[0])))
+                d = d.astype(jnp.float32)
+            else:
+                cal = params.promo_calendar
+                days_p = obs.t[0] - 28 + jnp.arange(28)
+                past = jnp.where(days_p[None, :] >= 0, cal[days_p % cal.shape[0]].T, 0.0)
+                d = scenario_demand(key, obs, horizon, scenarios, model=name, past_promo=past)
+            total.append(float(sample_crps(d.sum(axis=1), real.sum(axis=0))))
+            daily.append(float(sample_crps(d, real)))
+        out[name] = {"crps_total": float(np.mean(total)), "crps_daily": float(np.mean(daily))}
+    out["dates"] = len(dates)
+    out["horizon"] = horizon
+    return out
+
+
+def bench_online(num_skus: int, num_warehouses: int, scenarios: int = 16) -> dict:
+    """Row-decisions per second of the deployable OR model (every row reviewing)."""
+    env, params = _jd_env(num_skus, num_warehouses, 200)
+    env = type(env)(env.config.replace(use_review=False))  # every row decides every day
+    cfg = OnlineConfig(scenarios=scenarios)
+    policy = make_online_policy(env, params, cfg)
+    obs = observe(env.config, params, env.reset(jax.random.key(0), params)[1])
+    decide = jax.jit(policy.decide)
+    timing = time_jax(lambda: decide(obs, jax.random.key(1)), repeats=3)
+    return {"rows": env.num_rows, "scenarios": scenarios, "candidates": len(cfg.candidates),
+            "horizon": policy.horizon, "row_decisions_per_s": env.num_rows / timing.steady_s,
+            "steady_s": timing.steady_s, "compile_s": timing.compile_s,
+            "forecast_scores": score_scenarios(*_jd_env(num_skus, num_warehouses, 150), 150)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--json", type=Path, help="write the results here")
@@ -136,11 +219,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skus", type=int, default=5319, help="paper-scale SKUs")
     parser.add_argument("--warehouses", type=int, default=31, help="paper-scale warehouses")
     parser.add_argument("--dates", type=int, default=52, help="paper-scale weekly dates")
+    parser.add_argument("--only", choices=("replay", "selection", "paper_scale", "online"),
+                        help="run one part only")
     args = parser.parse_args(argv)
     if args.quick:
         args.skus, args.warehouses, args.dates = 300, 5, 6
     t_all = time.perf_counter()
     out = env_info()
+    if args.only == "online":
+        return _online_only(out, args, t_all)
     print("[bench_labels] replay ...", flush=True)
     out["replay"] = bench_replay(1000 if args.quick else 5000, 5)
     print(f"  {out['replay']['row_days_per_s']:.3g} row-days/s "
@@ -163,6 +250,30 @@ def main(argv: list[str] | None = None) -> int:
           f"(setup {p['setup_s']:.1f} s); {p['infeasible_problems']}/{p['problems']} "
           f"problems infeasible; sample gap fast vs MILP max "
           f"{p['max_rel_gap_fast_vs_milp']}", flush=True)
+    print("[bench_labels] online (deployable OR model) ...", flush=True)
+    _report_online(out, args)
+    out["total_s"] = time.perf_counter() - t_all
+    if args.json:
+        write_json(args.json, out)
+        print(f"[bench_labels] wrote {args.json}")
+    return 0
+
+
+def _report_online(out: dict, args) -> None:
+    out["online"] = bench_online(150 if args.quick else 300, 2)
+    o = out["online"]
+    print(f"  {o['row_decisions_per_s']:.3g} row-decisions/s ({o['rows']} rows x "
+          f"{o['candidates']} candidates x {o['scenarios']} scenarios x {o['horizon']} days; "
+          f"compile {o['compile_s']:.1f} s)", flush=True)
+    for name in ("poisson", "negbin", "bootstrap"):
+        f = o["forecast_scores"][name]
+        print(f"  {name}: CRPS 14-day total {f['crps_total']:.3f}, daily {f['crps_daily']:.3f}",
+              flush=True)
+
+
+def _online_only(out: dict, args, t_all: float) -> int:
+    print("[bench_labels] online (deployable OR model) ...", flush=True)
+    _report_online(out, args)
     out["total_s"] = time.perf_counter() - t_all
     if args.json:
         write_json(args.json, out)

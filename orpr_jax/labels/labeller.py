@@ -29,6 +29,7 @@ import numpy as np
 
 from orpr_jax._validation import check_int
 from orpr_jax.labels import selection as sel
+from orpr_jax.labels.online.forecast import past_promo_flags, scenario_demand
 from orpr_jax.labels.replay import replay_candidates, replay_config, row_horizons, row_starts
 from orpr_jax.policies.forecast import censored_forecast
 from orpr_jax.policies.heuristics import InventoryDays
@@ -52,8 +53,13 @@ class LabelConfig:
         max_horizon: cap on the replay horizon (days).
         grouping: ``"category_warehouse"`` (one v per category in each warehouse) or
             ``"row"`` (one v per row).
-        scenarios: 0 replays the realised demand (hindsight); S > 0 replays S sampled
-            Poisson scenarios around each row's moving-average forecast.
+        scenarios: 0 replays the realised demand (hindsight, the default: labels that
+            are a bound, not a deployable policy); S > 0 replays S sampled scenarios.
+        scenario_model: with ``scenarios > 0``, ``"poisson"`` draws Poisson scenarios
+            around each row's censored forecast; ``"negbin"`` / ``"bootstrap"`` draw the
+            deployable model's scenarios, fitted on the observed window only (weekday
+            pattern, overdispersion, the promotions ahead; see
+            :mod:`orpr_jax.labels.online.forecast`).
         objective: ``"value"`` minimises holding cost of the stock; ``"units"`` units.
         window: moving-average window (days) of the inventory-days forecast.
         turnover_cap: optional cap on a group's replayed turnover days (stock / sales);
@@ -71,6 +77,7 @@ class LabelConfig:
     max_horizon: int = 60
     grouping: Literal["category_warehouse", "row"] = "category_warehouse"
     scenarios: int = 0
+    scenario_model: Literal["poisson", "negbin", "bootstrap"] = "poisson"
     objective: Literal["value", "units"] = "value"
     window: int = 28
     turnover_cap: float | None = None
@@ -95,6 +102,9 @@ class LabelConfig:
             )
         if self.objective not in ("value", "units"):
             raise ValueError(f"objective={self.objective!r} is not allowed; use 'value' or 'units'")
+        if self.scenario_model not in ("poisson", "negbin", "bootstrap"):
+            raise ValueError(f"scenario_model={self.scenario_model!r} is not allowed; use "
+                             "'poisson', 'negbin' or 'bootstrap'")
         if self.solver not in ("dual", "milp", "batched_lp"):
             raise ValueError(
                 f"solver={self.solver!r} is not allowed; use 'dual', 'milp' or 'batched_lp'"
@@ -312,7 +322,7 @@ def label_decisions(
                                 int(day - t_cursor), lc.window)
             t_cursor = int(day)
         obs = _observe(cfg, params, state)
-        demand = _scenarios(scen_key, trace, obs, day, horizon, lc)
+        demand = _scenarios(scen_key, trace, obs, day, horizon, lc, params, cfg)
         rep = replay_candidates(rcfg, params, state, cands, demand, row_h, rep_key, horizon,
                                 lc.window, row_s)
         finite = np.asarray(jnp.stack([jnp.all(jnp.isfinite(x)) for x in rep]))  # one sync
@@ -377,10 +387,17 @@ def _observe(config, params: SimParams, state: SimState) -> Observation:
     return observe(config, params, state)
 
 
-def _scenarios(key, trace, obs: Observation, day, horizon: int, lc: LabelConfig):
-    """``[S, horizon, R]`` demand: the realised trace, or Poisson scenarios."""
+def _scenarios(key, trace, obs: Observation, day, horizon: int, lc: LabelConfig,
+               params: SimParams, config):
+    """``[S, horizon, R]`` demand: the realised trace, Poisson scenarios, or the
+    deployable model's (the promotion calendar is read for past days only)."""
     if lc.scenarios == 0:
         return jax.lax.dynamic_slice_in_dim(trace, int(day), horizon, axis=0)[None]
+    if lc.scenario_model != "poisson":
+        past = (past_promo_flags(params.promo_calendar, obs.t[0], lc.window)
+                if config.use_promotions else None)
+        return scenario_demand(key, obs, horizon, lc.scenarios, model=lc.scenario_model,
+                               window=lc.window, past_promo=past).astype(trace.dtype)
     forecast = censored_forecast(obs, lc.window)
     shape = (lc.scenarios, horizon, forecast.shape[0])
     return jax.random.poisson(key, jnp.broadcast_to(forecast, shape)).astype(trace.dtype)

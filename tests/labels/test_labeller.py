@@ -8,7 +8,7 @@ import pytest
 import orpr_jax
 from orpr_jax.data.synthetic import SyntheticSpec, generate
 from orpr_jax.labels import selection as sel
-from orpr_jax.labels.dataset import cached_labels, load_labels
+from orpr_jax.labels.dataset import cached_labels, input_hash, load_labels
 from orpr_jax.labels.labeller import LabelConfig, label_decisions
 from orpr_jax.policies import IncumbentRule, LabelPolicy
 from orpr_jax.sim.dynamics import observe
@@ -137,7 +137,9 @@ def test_cache_hit_miss_and_corruption(env_params, tmp_path):
     _, reused = cached_labels(env, params, key, LabelConfig(max_dates=1, alpha=0.9, **SMALL),
                               tmp_path)
     assert not reused  # another alpha is another hash
-    folder = next(p for p in tmp_path.iterdir() if p.name.startswith("labels-"))
+    # Corrupt the first config's folder (named by its input hash), not whichever is listed first.
+    folder = tmp_path / f"labels-{input_hash(env, params, key, lc)[:16]}"
+    assert folder.is_dir()
     (folder / "labels.npz").write_bytes(b"not a zip file")
     with pytest.warns(UserWarning, match="rebuilding the label set"):
         rebuilt, reused = cached_labels(env, params, key, lc, tmp_path)
